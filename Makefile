@@ -1,0 +1,33 @@
+# berth — build, run and test. `make run` and `make test` install what is
+# missing on a fresh Debian machine first (see scripts/install-deps.sh).
+GO ?= go
+DATA ?= $(CURDIR)/.data
+BIN := bin/berth
+
+.PHONY: build run test unit e2e deps vet bench clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/berth
+
+deps:
+	./scripts/install-deps.sh
+
+run: deps build
+	$(BIN) server --data-dir $(DATA)
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./internal/... ./cmd/...
+
+e2e: build
+	$(GO) test -count=1 -timeout 20m ./test/e2e/...
+
+test: deps vet unit e2e
+
+bench: build
+	$(GO) run ./bench/api
+
+clean:
+	rm -rf bin

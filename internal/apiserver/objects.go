@@ -1,0 +1,175 @@
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/storage"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// objects stores typed API objects as JSON under
+// /registry/<group-prefixed resource>/<namespace>/<name>. The stored bytes
+// never carry a resourceVersion: it is the etcd mod revision, set on read.
+type objects struct {
+	store storage.Store
+}
+
+func resourcePrefix(r *registry.Resource) string {
+	if r.GroupVersion.Group == "" {
+		return "/registry/" + r.Name + "/"
+	}
+	return "/registry/" + r.GroupVersion.Group + "/" + r.Name + "/"
+}
+
+// key is the storage key of one object.
+func objectKey(r *registry.Resource, namespace, name string) string {
+	if r.Namespaced {
+		return resourcePrefix(r) + namespace + "/" + name
+	}
+	return resourcePrefix(r) + name
+}
+
+// listPrefix is the key prefix of a namespace's objects, or of all.
+func listPrefix(r *registry.Resource, namespace string) string {
+	if r.Namespaced && namespace != "" {
+		return resourcePrefix(r) + namespace + "/"
+	}
+	return resourcePrefix(r)
+}
+
+func (o *objects) decode(r *registry.Resource, data []byte, rev int64) (runtime.Object, error) {
+	obj := r.New()
+	if err := json.Unmarshal(data, obj); err != nil {
+		return nil, fmt.Errorf("decoding stored %s: %w", r.Name, err)
+	}
+	setTypeMeta(r, obj)
+	setResourceVersion(obj, rev)
+	return obj, nil
+}
+
+func (o *objects) encode(r *registry.Resource, obj runtime.Object) ([]byte, error) {
+	setTypeMeta(r, obj)
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, err
+	}
+	rv := m.GetResourceVersion()
+	m.SetResourceVersion("")
+	data, err := json.Marshal(obj)
+	m.SetResourceVersion(rv)
+	return data, err
+}
+
+func setTypeMeta(r *registry.Resource, obj runtime.Object) {
+	obj.GetObjectKind().SetGroupVersionKind(r.GVK())
+}
+
+func setResourceVersion(obj runtime.Object, rev int64) {
+	if m, err := meta.Accessor(obj); err == nil {
+		m.SetResourceVersion(strconv.FormatInt(rev, 10))
+	}
+}
+
+func (o *objects) get(ctx context.Context, r *registry.Resource, namespace, name string) (runtime.Object, error) {
+	kv, err := o.store.Get(ctx, objectKey(r, namespace, name))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, apierrors.NewNotFound(r.GVR().GroupResource(), name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return o.decode(r, kv.Value, kv.Revision)
+}
+
+// list returns the objects of a namespace ("" for all) and the store
+// revision the list was read at.
+func (o *objects) list(ctx context.Context, r *registry.Resource, namespace string) ([]runtime.Object, int64, error) {
+	kvs, rev, err := o.store.List(ctx, listPrefix(r, namespace))
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]runtime.Object, 0, len(kvs))
+	for _, kv := range kvs {
+		if r.Namespaced && namespace == "" && strings.Count(strings.TrimPrefix(kv.Key, resourcePrefix(r)), "/") != 1 {
+			continue
+		}
+		obj, err := o.decode(r, kv.Value, kv.Revision)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, obj)
+	}
+	return out, rev, nil
+}
+
+func (o *objects) create(ctx context.Context, r *registry.Resource, obj runtime.Object) (runtime.Object, error) {
+	m, _ := meta.Accessor(obj)
+	data, err := o.encode(r, obj)
+	if err != nil {
+		return nil, err
+	}
+	rev, err := o.store.Create(ctx, objectKey(r, m.GetNamespace(), m.GetName()), data)
+	if errors.Is(err, storage.ErrExists) {
+		return nil, apierrors.NewAlreadyExists(r.GVR().GroupResource(), m.GetName())
+	}
+	if err != nil {
+		return nil, err
+	}
+	setResourceVersion(obj, rev)
+	return obj, nil
+}
+
+// update writes obj if the stored mod revision is still rev.
+func (o *objects) update(ctx context.Context, r *registry.Resource, obj runtime.Object, rev int64) (runtime.Object, error) {
+	m, _ := meta.Accessor(obj)
+	data, err := o.encode(r, obj)
+	if err != nil {
+		return nil, err
+	}
+	newRev, err := o.store.Update(ctx, objectKey(r, m.GetNamespace(), m.GetName()), data, rev)
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		return nil, conflict(r, m.GetName())
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, apierrors.NewNotFound(r.GVR().GroupResource(), m.GetName())
+	case err != nil:
+		return nil, err
+	}
+	setResourceVersion(obj, newRev)
+	return obj, nil
+}
+
+func (o *objects) remove(ctx context.Context, r *registry.Resource, namespace, name string, rev int64) (runtime.Object, error) {
+	kv, delRev, err := o.store.Delete(ctx, objectKey(r, namespace, name), rev)
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		return nil, conflict(r, name)
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, apierrors.NewNotFound(r.GVR().GroupResource(), name)
+	case err != nil:
+		return nil, err
+	}
+	return o.decode(r, kv.Value, delRev)
+}
+
+func conflict(r *registry.Resource, name string) error {
+	return apierrors.NewConflict(r.GVR().GroupResource(), name,
+		errors.New("the object has been modified; please apply your changes to the latest version and try again"))
+}
+
+func revisionOf(obj runtime.Object) int64 {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return 0
+	}
+	rev, _ := strconv.ParseInt(m.GetResourceVersion(), 10, 64)
+	return rev
+}

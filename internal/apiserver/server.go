@@ -1,0 +1,198 @@
+// Package apiserver serves the Kubernetes API subset berth implements over
+// HTTPS: authentication, routing, discovery, OpenAPI, content negotiation
+// (JSON objects, Tables, partial metadata), watch, the four patch types,
+// graceful deletion and errors as metav1.Status. Objects live in a
+// storage.Store; admission and per-resource behaviour come from the
+// admission and registry packages.
+package apiserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/internal/admission"
+	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/storage"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/apimachinery/pkg/version"
+)
+
+// Config holds what the server needs. Store, Listener and TLS are required.
+type Config struct {
+	Store     storage.Store
+	Registry  *registry.Registry
+	Scheme    *runtime.Scheme
+	Admission admission.Chain
+	// Listener is where HTTPS is served; TLS must verify client certificates
+	// if given (tls.VerifyClientCertIfGiven) against the cluster CA.
+	Listener net.Listener
+	TLS      *tls.Config
+	// Tokens maps accepted bearer tokens to user names (optional).
+	Tokens map[string]string
+	// ServiceCIDR is where ClusterIPs are allocated from, e.g. 10.96.0.0/12.
+	ServiceCIDR string
+	// AgentDialer, if set, connects to a node's kubelet endpoint for logs,
+	// exec, attach and port-forward.
+	Log *slog.Logger
+	// Version is reported at /version.
+	Version version.Info
+}
+
+// Server is the API server. Create it with New and start it with Run.
+type Server struct {
+	cfg     Config
+	reg     *registry.Registry
+	scheme  *runtime.Scheme
+	objs    *objects
+	log     *slog.Logger
+	ready   chan struct{}
+	openapi *openAPI
+
+	fmMu          sync.Mutex
+	fieldManagers map[string]*managedfields.FieldManager
+	typeConverter managedfields.TypeConverter
+
+	ipMu sync.Mutex // serialises ClusterIP allocation
+}
+
+// New validates cfg and builds the server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Listener == nil || cfg.TLS == nil {
+		return nil, errors.New("apiserver: Store, Listener and TLS are required")
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = registry.Resources()
+	}
+	if cfg.Scheme == nil {
+		cfg.Scheme = registry.NewScheme()
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ServiceCIDR == "" {
+		cfg.ServiceCIDR = "10.96.0.0/12"
+	}
+	s := &Server{
+		cfg: cfg, reg: cfg.Registry, scheme: cfg.Scheme, objs: &objects{store: cfg.Store},
+		log: cfg.Log, ready: make(chan struct{}), fieldManagers: map[string]*managedfields.FieldManager{},
+	}
+	s.openapi = newOpenAPI(s.reg)
+	return s, nil
+}
+
+// Ready is closed once the server accepts requests.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.cfg.Listener.Addr() }
+
+// Run serves until ctx ends, then shuts down, giving open requests (watches
+// included) a few seconds to finish.
+func (s *Server) Run(ctx context.Context) error {
+	hs := &http.Server{
+		Handler:           s,
+		TLSConfig:         s.cfg.TLS,
+		ReadHeaderTimeout: 30 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(tls.NewListener(s.cfg.Listener, s.cfg.TLS)) }()
+	close(s.ready)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("apiserver: serving: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(shutdownCtx)
+	_ = hs.Close()
+	return nil
+}
+
+// publicPaths answer without credentials, as Kubernetes' default RBAC lets
+// system:unauthenticated read health and version.
+var publicPaths = map[string]bool{"/healthz": true, "/livez": true, "/readyz": true, "/version": true, "/version/": true}
+
+func (s *Server) authenticate(r *http.Request) (string, bool) {
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.PeerCertificates) > 0 {
+		return r.TLS.PeerCertificates[0].Subject.CommonName, true
+	}
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		if user, ok := s.cfg.Tokens[strings.TrimPrefix(h, "Bearer ")]; ok {
+			return user, true
+		}
+	}
+	return "", false
+}
+
+// ServeHTTP routes one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if publicPaths[path] {
+		s.serveHealth(w, r)
+		return
+	}
+	user, ok := s.authenticate(r)
+	if !ok {
+		writeError(w, &statusErr{code: http.StatusUnauthorized, reason: "Unauthorized", msg: "Unauthorized"})
+		return
+	}
+	r = r.WithContext(withUser(r.Context(), user))
+	if strings.HasPrefix(path, "/openapi/") {
+		s.openapi.serve(w, r)
+		return
+	}
+	if s.serveDiscovery(w, r) {
+		return
+	}
+	if strings.HasPrefix(path, "/healthz/") || strings.HasPrefix(path, "/livez/") || strings.HasPrefix(path, "/readyz/") {
+		s.serveHealth(w, r)
+		return
+	}
+	q := r.URL.Query()
+	info, isResource, err := parsePath(s.reg, r.Method, path, isTrue(q.Get("watch")))
+	if !isResource {
+		writeError(w, notFoundPath(path))
+		return
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.serveResource(w, r, info)
+}
+
+func isTrue(v string) bool { return v == "true" || v == "1" }
+
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/version"):
+		writeJSON(w, http.StatusOK, s.cfg.Version)
+	default:
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := s.cfg.Store.Revision(ctx); err != nil && strings.HasPrefix(r.URL.Path, "/readyz") {
+			http.Error(w, "[-]etcd failed: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok"))
+	}
+}
+
+type userKey struct{}
+
+func withUser(ctx context.Context, user string) context.Context {
+	return context.WithValue(ctx, userKey{}, user)
+}

@@ -1,0 +1,211 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/storage"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// bookmarkInterval is how often a watch that allows bookmarks gets one.
+const bookmarkInterval = 15 * time.Second
+
+// initialEventsEndAnnotation marks the bookmark that ends the initial
+// events of a sendInitialEvents watch (the WatchList protocol).
+const initialEventsEndAnnotation = "k8s.io/initial-events-end"
+
+type watchEvent struct {
+	Type   watch.EventType `json:"type"`
+	Object any             `json:"object"`
+}
+
+// serveWatch streams changes as JSON watch events, one per line.
+//
+// resourceVersion "" or "0" (or sendInitialEvents=true) first sends the
+// current objects as ADDED; a positive resourceVersion resumes after it,
+// and one older than the compacted history gets an ERROR event with a 410
+// Status, which client-go answers with a fresh list.
+func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	q := r.URL.Query()
+	sel, err := parseSelectors(r, info.res, info.name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out, err := negotiate(r.Header.Get("Accept"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	rvParam := q.Get("resourceVersion")
+	var fromRev int64
+	if rvParam != "" && rvParam != "0" {
+		fromRev, err = strconv.ParseInt(rvParam, 10, 64)
+		if err != nil {
+			writeError(w, badRequest("invalid resource version %q", rvParam))
+			return
+		}
+	}
+	sendInitial := rvParam == "" || rvParam == "0"
+	if v := q.Get("sendInitialEvents"); v != "" {
+		sendInitial = isTrue(v)
+	}
+	bookmarks := isTrue(q.Get("allowWatchBookmarks"))
+	timeout := 30 * time.Minute
+	if v := q.Get("timeoutSeconds"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, badRequest("invalid timeoutSeconds %q", v))
+			return
+		}
+		timeout = time.Duration(n) * time.Second
+	}
+	ctx := r.Context()
+	var initial []runtime.Object
+	if sendInitial {
+		initial, fromRev, err = s.listObjects(ctx, info.res, info.namespace, sel)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	events, err := s.cfg.Store.Watch(ctx, listPrefix(info.res, info.namespace), fromRev)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	flusher, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Transfer-Encoding", "chunked")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	send := func(t watch.EventType, obj runtime.Object) error {
+		var payload any = obj
+		switch {
+		case t == watch.Error || t == watch.Bookmark:
+		case out == outTable:
+			tbl, err := toTable(info.res, obj, q.Get("includeObject"))
+			if err != nil {
+				return err
+			}
+			payload = tbl
+		case out == outPartialMetadata:
+			payload = partialMetadata(info.res, obj)
+		}
+		if err := enc.Encode(watchEvent{Type: t, Object: payload}); err != nil {
+			return err
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return nil
+	}
+	lastRev := fromRev
+	for _, obj := range initial {
+		if send(watch.Added, obj) != nil {
+			return
+		}
+	}
+	if sendInitial && bookmarks && q.Get("sendInitialEvents") != "" {
+		if send(watch.Bookmark, s.bookmark(info.res, lastRev, true)) != nil {
+			return
+		}
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(bookmarkInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-tick.C:
+			if bookmarks && send(watch.Bookmark, s.bookmark(info.res, lastRev, false)) != nil {
+				return
+			}
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			if ev.Type == storage.EventError {
+				st := metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusFailure,
+					Code: http.StatusInternalServerError, Reason: metav1.StatusReasonInternalError, Message: fmt.Sprint(ev.Err)}
+				if errors.Is(ev.Err, storage.ErrCompacted) {
+					st.Code, st.Reason = http.StatusGone, metav1.StatusReasonExpired
+					st.Message = fmt.Sprintf("too old resource version: %d", fromRev)
+				}
+				_ = enc.Encode(watchEvent{Type: watch.Error, Object: st})
+				return
+			}
+			t, obj := s.translate(info.res, sel, ev)
+			lastRev = ev.Revision
+			if obj == nil {
+				continue
+			}
+			if send(t, obj) != nil {
+				return
+			}
+		}
+	}
+}
+
+// translate maps a storage event to a watch event for this selector. An
+// object that stops matching is DELETED for this watcher, one that starts
+// matching is ADDED, as in Kubernetes.
+func (s *Server) translate(res *registry.Resource, sel selector, ev storage.Event) (watch.EventType, runtime.Object) {
+	decode := func(data []byte) runtime.Object {
+		if data == nil {
+			return nil
+		}
+		obj, err := s.objs.decode(res, data, ev.Revision)
+		if err != nil {
+			return nil
+		}
+		return obj
+	}
+	cur, prev := decode(ev.Value), decode(ev.PrevValue)
+	switch ev.Type {
+	case storage.EventCreated:
+		if cur != nil && sel.matches(res, cur) {
+			return watch.Added, cur
+		}
+	case storage.EventDeleted:
+		if cur != nil && sel.matches(res, cur) {
+			return watch.Deleted, cur
+		}
+	case storage.EventModified:
+		curOK := cur != nil && sel.matches(res, cur)
+		prevOK := prev != nil && sel.matches(res, prev)
+		switch {
+		case curOK && prevOK:
+			return watch.Modified, cur
+		case curOK:
+			return watch.Added, cur
+		case prevOK:
+			return watch.Deleted, prev
+		}
+	}
+	return "", nil
+}
+
+func (s *Server) bookmark(res *registry.Resource, rev int64, initialEnd bool) runtime.Object {
+	obj := res.New()
+	setTypeMeta(res, obj)
+	m, _ := meta.Accessor(obj)
+	m.SetResourceVersion(strconv.FormatInt(rev, 10))
+	if initialEnd {
+		m.SetAnnotations(map[string]string{initialEventsEndAnnotation: "true"})
+	}
+	return obj
+}

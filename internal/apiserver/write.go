@@ -1,0 +1,421 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/rand"
+	"math/big"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/admission"
+	"github.com/berth-dev/berth/internal/registry"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/validation/path"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+func itoa(i int64) string { return strconv.FormatInt(i, 10) }
+
+// writeOptions are the query parameters every write takes.
+type writeOptions struct {
+	dryRun     bool
+	manager    string
+	validation string
+	warnings   []string
+}
+
+func parseWriteOptions(r *http.Request) (*writeOptions, error) {
+	q := r.URL.Query()
+	fv, err := fieldValidation(r)
+	if err != nil {
+		return nil, err
+	}
+	o := &writeOptions{validation: fv, manager: q.Get("fieldManager")}
+	for _, d := range q["dryRun"] {
+		if d != metav1.DryRunAll {
+			return nil, badRequest("dryRun: Unsupported value: %q: supported values: %q", d, metav1.DryRunAll)
+		}
+		o.dryRun = true
+	}
+	if o.manager == "" {
+		// Kubernetes names the manager after the client's user agent.
+		o.manager, _, _ = strings.Cut(r.UserAgent(), "/")
+		if o.manager == "" {
+			o.manager = "unknown"
+		}
+	}
+	if len(o.manager) > 128 {
+		return nil, badRequest("fieldManager: Too long: may not be more than 128 bytes")
+	}
+	return o, nil
+}
+
+func writeWarnings(w http.ResponseWriter, warnings []string) {
+	for _, text := range warnings {
+		w.Header().Add("Warning", `299 - "`+strings.ReplaceAll(text, `"`, `\"`)+`"`)
+	}
+}
+
+func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	opts, err := parseWriteOptions(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	data, err := readBody(r)
+	if err == nil {
+		data, err = toJSON(r.Header.Get("Content-Type"), data)
+		if err != nil {
+			err = cannotHandle(info.res, err)
+		}
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	obj, warnings, err := s.decodeObjectAs(info.res, r.Header.Get("Content-Type"), data, opts.validation)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	opts.warnings = append(opts.warnings, warnings...)
+	created, err := s.createObject(r.Context(), info.res, info.namespace, obj, opts)
+	writeWarnings(w, opts.warnings)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.writeOutput(w, r, info.res, http.StatusCreated, created)
+}
+
+// generateNameSuffix is what Kubernetes appends to generateName.
+func generateNameSuffix() string {
+	const alphabet = "bcdfghjklmnpqrstvwxz2456789"
+	b := make([]byte, 5)
+	for i := range b {
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		b[i] = alphabet[n.Int64()]
+	}
+	return string(b)
+}
+
+// createObject runs the create pipeline: metadata, namespace checks,
+// defaulting, admission (mutating), validation, admission (validating),
+// field management, storage.
+func (s *Server) createObject(ctx context.Context, res *registry.Resource, namespace string, obj runtime.Object, opts *writeOptions) (runtime.Object, error) {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, err
+	}
+	if res.Namespaced {
+		if m.GetNamespace() != "" && namespace != "" && m.GetNamespace() != namespace {
+			return nil, badRequest("the namespace of the provided object does not match the namespace sent on the request")
+		}
+		if namespace == "" {
+			namespace = m.GetNamespace()
+		}
+		if namespace == "" {
+			return nil, badRequest("an empty namespace may not be set during creation")
+		}
+		m.SetNamespace(namespace)
+	} else {
+		m.SetNamespace("")
+	}
+	if m.GetName() == "" && m.GetGenerateName() != "" {
+		m.SetName(m.GetGenerateName() + generateNameSuffix())
+	}
+	if m.GetName() == "" {
+		return nil, apierrors.NewInvalid(res.GVK().GroupKind(), "",
+			field.ErrorList{field.Required(field.NewPath("metadata", "name"), "name or generateName is required")})
+	}
+	if msgs := path.IsValidPathSegmentName(m.GetName()); len(msgs) > 0 {
+		return nil, apierrors.NewInvalid(res.GVK().GroupKind(), m.GetName(),
+			field.ErrorList{field.Invalid(field.NewPath("metadata", "name"), m.GetName(), strings.Join(msgs, ", "))})
+	}
+	if res.Namespaced {
+		if err := s.checkNamespaceOpen(ctx, namespace); err != nil {
+			return nil, err
+		}
+	}
+	m.SetUID(types.UID(uuid.NewUUID()))
+	m.SetCreationTimestamp(metav1.NewTime(time.Now().Truncate(time.Second)))
+	m.SetResourceVersion("")
+	m.SetDeletionTimestamp(nil)
+	m.SetDeletionGracePeriodSeconds(nil)
+	m.SetSelfLink("")
+	if res.HasGeneration {
+		m.SetGeneration(1)
+	} else {
+		m.SetGeneration(0)
+	}
+	if res.PrepareForCreate != nil {
+		res.PrepareForCreate(obj)
+	}
+	if res.Default != nil {
+		res.Default(obj)
+	}
+	if err := s.allocate(ctx, res, obj); err != nil {
+		return nil, err
+	}
+	attrs := &admission.Attributes{Operation: admission.Create, Resource: res.GVR(), Kind: res.GVK(),
+		Namespace: namespace, Name: m.GetName(), Object: obj, DryRun: opts.dryRun}
+	if err := s.cfg.Admission.Admit(ctx, attrs); err != nil {
+		opts.warnings = append(opts.warnings, attrs.Warnings()...)
+		return nil, err
+	}
+	if res.Validate != nil {
+		if errs := res.Validate(obj); len(errs) > 0 {
+			return nil, apierrors.NewInvalid(res.GVK().GroupKind(), m.GetName(), errs)
+		}
+	}
+	err = s.cfg.Admission.Validate(ctx, attrs)
+	opts.warnings = append(opts.warnings, attrs.Warnings()...)
+	if err != nil {
+		return nil, err
+	}
+	obj = s.trackManagedFields(res, "", nil, obj, opts.manager)
+	if opts.dryRun {
+		return obj, nil
+	}
+	return s.objs.create(ctx, res, obj)
+}
+
+// checkNamespaceOpen refuses content for a missing or terminating namespace.
+func (s *Server) checkNamespaceOpen(ctx context.Context, namespace string) error {
+	nsRes, _ := s.reg.Lookup(corev1.SchemeGroupVersion.WithResource("namespaces"))
+	obj, err := s.objs.get(ctx, nsRes, "", namespace)
+	if err != nil {
+		return err
+	}
+	ns := obj.(*corev1.Namespace)
+	if ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating {
+		e := apierrors.NewForbidden(nsRes.GVR().GroupResource(), namespace,
+			errNamespaceTerminating(namespace))
+		e.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause,
+			Message: "namespace " + namespace + " is being terminated", Field: "metadata.namespace"}}
+		return e
+	}
+	return nil
+}
+
+type errNamespaceTerminating string
+
+func (e errNamespaceTerminating) Error() string {
+	return "unable to create new content in namespace " + string(e) + " because it is being terminated"
+}
+
+// updateFunc turns the current object into the desired one.
+type updateFunc func(current runtime.Object) (runtime.Object, error)
+
+// updateObject runs the update pipeline with optimistic concurrency.
+// When the desired object names a resourceVersion it must match the stored
+// one (409 otherwise); without one the update is retried on conflicts.
+// create is called when the object does not exist and the caller allows it.
+func (s *Server) updateObject(ctx context.Context, info requestInfo, opts *writeOptions, fn updateFunc,
+	create func() (runtime.Object, error)) (runtime.Object, bool, error) {
+	res := info.res
+	for attempt := 0; ; attempt++ {
+		current, err := s.objs.get(ctx, res, info.namespace, info.name)
+		if apierrors.IsNotFound(err) && create != nil {
+			obj, err := create()
+			if err != nil {
+				return nil, false, err
+			}
+			created, err := s.createObject(ctx, res, info.namespace, obj, opts)
+			if apierrors.IsAlreadyExists(err) && attempt < 5 {
+				continue
+			}
+			return created, true, err
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		curRev := revisionOf(current)
+		desired, err := fn(current.DeepCopyObject())
+		if err != nil {
+			return nil, false, err
+		}
+		dm, err := meta.Accessor(desired)
+		if err != nil {
+			return nil, false, err
+		}
+		pinned := dm.GetResourceVersion() != ""
+		if pinned && dm.GetResourceVersion() != itoa(curRev) {
+			return nil, false, conflict(res, info.name)
+		}
+		out, err := s.applyUpdate(ctx, info, opts, current, desired)
+		if apierrors.IsConflict(err) && !pinned && attempt < 10 {
+			continue
+		}
+		return out, false, err
+	}
+}
+
+// applyUpdate validates and stores desired over current.
+func (s *Server) applyUpdate(ctx context.Context, info requestInfo, opts *writeOptions, current, desired runtime.Object) (runtime.Object, error) {
+	res := info.res
+	cm, _ := meta.Accessor(current)
+	dm, _ := meta.Accessor(desired)
+	if dm.GetName() != cm.GetName() {
+		return nil, badRequest("the name of the object (%s) does not match the name on the URL (%s)", dm.GetName(), cm.GetName())
+	}
+	if res.Namespaced && dm.GetNamespace() != "" && dm.GetNamespace() != cm.GetNamespace() {
+		return nil, badRequest("the namespace of the provided object does not match the namespace sent on the request")
+	}
+	// Fields the system owns.
+	dm.SetNamespace(cm.GetNamespace())
+	dm.SetUID(cm.GetUID())
+	dm.SetCreationTimestamp(cm.GetCreationTimestamp())
+	dm.SetDeletionTimestamp(cm.GetDeletionTimestamp())
+	dm.SetDeletionGracePeriodSeconds(cm.GetDeletionGracePeriodSeconds())
+	dm.SetGeneration(cm.GetGeneration())
+	dm.SetSelfLink("")
+	if cm.GetDeletionTimestamp() != nil && len(dm.GetFinalizers()) > len(cm.GetFinalizers()) {
+		return nil, apierrors.NewForbidden(res.GVR().GroupResource(), cm.GetName(),
+			errString("no new finalizers can be added if the object is being deleted"))
+	}
+	switch info.subresource {
+	case "binding":
+		// The binding handler changed exactly spec.nodeName and a condition.
+	case "status":
+		if res.PrepareForStatusUpdate != nil {
+			res.PrepareForStatusUpdate(desired, current)
+		}
+	case "finalize":
+		// Only spec.finalizers of a namespace change here.
+		ns, cur := desired.(*corev1.Namespace), current.(*corev1.Namespace)
+		fin := ns.Spec.Finalizers
+		*ns = *cur.DeepCopy()
+		ns.Spec.Finalizers = fin
+	default:
+		if res.PrepareForUpdate != nil {
+			res.PrepareForUpdate(desired, current)
+		}
+	}
+	if res.Default != nil {
+		res.Default(desired)
+	}
+	attrs := &admission.Attributes{Operation: admission.Update, Resource: res.GVR(), Subresource: info.subresource,
+		Kind: res.GVK(), Namespace: cm.GetNamespace(), Name: cm.GetName(), Object: desired, OldObject: current, DryRun: opts.dryRun}
+	if err := s.cfg.Admission.Admit(ctx, attrs); err != nil {
+		return nil, err
+	}
+	var errs field.ErrorList
+	if info.subresource == "status" && res.ValidateStatusUpdate != nil {
+		errs = res.ValidateStatusUpdate(desired, current)
+	} else if info.subresource == "" && res.ValidateUpdate != nil {
+		errs = res.ValidateUpdate(desired, current)
+	}
+	if len(errs) > 0 {
+		return nil, apierrors.NewInvalid(res.GVK().GroupKind(), cm.GetName(), errs)
+	}
+	err := s.cfg.Admission.Validate(ctx, attrs)
+	opts.warnings = append(opts.warnings, attrs.Warnings()...)
+	if err != nil {
+		return nil, err
+	}
+	if res.HasGeneration && specChanged(desired, current) {
+		dm.SetGeneration(cm.GetGeneration() + 1)
+	}
+	desired = s.trackManagedFields(res, info.subresource, current, desired, opts.manager)
+	dm, _ = meta.Accessor(desired)
+	dm.SetResourceVersion(cm.GetResourceVersion())
+	if equality.Semantic.DeepEqual(withoutManagedTimes(desired), withoutManagedTimes(current)) {
+		return current, nil // nothing changed: no write, same resourceVersion
+	}
+	if opts.dryRun {
+		return desired, nil
+	}
+	// Deletion completes when the last finalizer is removed.
+	if dm.GetDeletionTimestamp() != nil && len(dm.GetFinalizers()) == 0 && !hasNamespaceFinalizers(desired) {
+		return s.objs.remove(ctx, res, cm.GetNamespace(), cm.GetName(), revisionOf(current))
+	}
+	return s.objs.update(ctx, res, desired, revisionOf(current))
+}
+
+func hasNamespaceFinalizers(obj runtime.Object) bool {
+	ns, ok := obj.(*corev1.Namespace)
+	return ok && len(ns.Spec.Finalizers) > 0
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+// withoutManagedTimes drops managedFields timestamps so that an update
+// that changes nothing is recognised as a no-op.
+func withoutManagedTimes(obj runtime.Object) runtime.Object {
+	c := obj.DeepCopyObject()
+	if m, err := meta.Accessor(c); err == nil {
+		mf := m.GetManagedFields()
+		for i := range mf {
+			mf[i].Time = nil
+		}
+		m.SetManagedFields(mf)
+	}
+	return c
+}
+
+// specChanged compares the spec fields of two objects of the same type.
+func specChanged(a, b runtime.Object) bool {
+	switch x := a.(type) {
+	case *corev1.Pod:
+		return !equality.Semantic.DeepEqual(x.Spec, b.(*corev1.Pod).Spec)
+	}
+	return false
+}
+
+func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	opts, err := parseWriteOptions(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	data, err := readBody(r)
+	if err == nil {
+		data, err = toJSON(r.Header.Get("Content-Type"), data)
+		if err != nil {
+			err = cannotHandle(info.res, err)
+		}
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	obj, warnings, err := s.decodeObjectAs(info.res, r.Header.Get("Content-Type"), data, opts.validation)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	opts.warnings = append(opts.warnings, warnings...)
+	if m, _ := meta.Accessor(obj); m.GetName() != info.name {
+		writeError(w, badRequest("the name of the object (%s) does not match the name on the URL (%s)", m.GetName(), info.name))
+		return
+	}
+	var create func() (runtime.Object, error)
+	if info.res.AllowCreateOnUpdate && info.subresource == "" {
+		create = func() (runtime.Object, error) { return obj.DeepCopyObject(), nil }
+	}
+	out, created, err := s.updateObject(r.Context(), info, opts, func(runtime.Object) (runtime.Object, error) {
+		return obj.DeepCopyObject(), nil
+	}, create)
+	writeWarnings(w, opts.warnings)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+	}
+	s.writeOutput(w, r, info.res, code, out)
+}

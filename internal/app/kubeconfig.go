@@ -1,0 +1,35 @@
+package app
+
+import (
+	"fmt"
+
+	"github.com/berth-dev/berth/internal/pki"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// kubeconfigBytes renders a kubeconfig for server with the given client
+// certificate, in the shape kubectl expects (one cluster, user, context).
+func kubeconfigBytes(server string, caPEM, certPEM, keyPEM []byte, user string) ([]byte, error) {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["berth"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: certPEM, ClientKeyData: keyPEM}
+	cfg.Contexts["berth"] = &clientcmdapi.Context{Cluster: "berth", AuthInfo: user, Namespace: "default"}
+	cfg.CurrentContext = "berth"
+	return clientcmd.Write(*cfg)
+}
+
+// restConfig is the in-process client configuration (admin credentials).
+func restConfig(server string, b *pki.Bundle) *rest.Config {
+	return &rest.Config{
+		Host: server,
+		TLSClientConfig: rest.TLSClientConfig{
+			CAData: b.CAPEM, CertData: b.AdminCert, KeyData: b.AdminKey,
+		},
+		QPS: 200, Burst: 400,
+		UserAgent: "berth",
+	}
+}
+
+func serverURL(addr string) string { return fmt.Sprintf("https://%s", addr) }

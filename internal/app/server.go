@@ -1,0 +1,207 @@
+// Package app holds berth's composition roots: `berth server` (etcd, API
+// server, controllers, and the node agent) and `berth agent`. Wiring,
+// supervision and readiness live here; behaviour lives in the packages
+// they compose.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/internal/admission"
+	"github.com/berth-dev/berth/internal/apiserver"
+	"github.com/berth-dev/berth/internal/pki"
+	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/storage"
+	"github.com/berth-dev/berth/internal/storage/etcd"
+	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Version is what /version reports: the Kubernetes release whose
+// behaviour berth matches.
+var serverVersion = version.Info{Major: "1", Minor: "35", GitVersion: "v1.35.0+berth", Platform: "linux/amd64", GoVersion: "go1.26"}
+
+// ServerConfig is `berth server`'s configuration.
+type ServerConfig struct {
+	DataDir          string
+	Listen           string // host:port; port 0 picks a free one
+	NodeName         string
+	EtcdServers      []string // empty: embedded etcd under DataDir/etcd
+	AdmissionPlugins []string // extra plugins to enable, e.g. AlwaysPullImages
+	DisableAgent     bool
+	ServiceCIDR      string
+	ClusterCIDR      string
+	Log              *slog.Logger
+}
+
+// KubeconfigPath is where the admin kubeconfig is written once ready.
+func KubeconfigPath(dataDir string) string { return filepath.Join(dataDir, "kubeconfig") }
+
+// RunServer runs everything until ctx ends, then stops cleanly.
+func RunServer(ctx context.Context, cfg ServerConfig) error {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:6443"
+	}
+	if cfg.ServiceCIDR == "" {
+		cfg.ServiceCIDR = "10.96.0.0/12"
+	}
+	if cfg.ClusterCIDR == "" {
+		cfg.ClusterCIDR = "10.244.0.0/16"
+	}
+	if cfg.NodeName == "" {
+		h, _ := os.Hostname()
+		cfg.NodeName = strings.ToLower(h)
+	}
+	for _, p := range cfg.AdmissionPlugins {
+		if p != "AlwaysPullImages" {
+			return fmt.Errorf("--enable-admission-plugins: unknown plugin %q (berth supports AlwaysPullImages; ServiceAccount is always on)", p)
+		}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data dir %s: %w", cfg.DataDir, err)
+	}
+	kubeconfig := KubeconfigPath(cfg.DataDir)
+	// The kubeconfig is the readiness signal: remove a stale one first.
+	if err := os.Remove(kubeconfig); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w (is another server using it? pick another with --listen)", cfg.Listen, err)
+	}
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	bundle, err := pki.Ensure(filepath.Join(cfg.DataDir, "pki"), []string{host, cfg.NodeName, firstIP(cfg.ServiceCIDR)})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
+	store, closeStore, err := openStorage(ctx, cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer closeStore()
+
+	reg := registry.Resources()
+	plugins, err := admissionPlugins(store, reg, cfg.AdmissionPlugins)
+	if err != nil {
+		return err
+	}
+	srv, err := apiserver.New(apiserver.Config{
+		Store: store, Registry: reg, Admission: admission.Chain{Plugins: plugins},
+		Listener: ln, TLS: bundle.ServerTLS(), ServiceCIDR: cfg.ServiceCIDR, Log: cfg.Log, Version: serverVersion,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 8)
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	run("apiserver", srv.Run)
+
+	server := serverURL(net.JoinHostPort(host, port))
+	client, err := kubernetes.NewForConfig(restConfig(server, bundle))
+	if err != nil {
+		return err
+	}
+	ctrl := controllerSet{client: client, restConfig: restConfig(server, bundle), serviceCIDR: cfg.ServiceCIDR,
+		advertiseIP: advertiseIP(host), port: port, log: cfg.Log}
+	if err := ctrl.bootstrap(ctx); err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
+	for name, f := range ctrl.runners() {
+		run(name, f)
+	}
+	if !cfg.DisableAgent {
+		cfg.Log.Warn("the node agent is not part of this build yet; running the control plane only (as with --disable-agent)")
+	}
+
+	kc, err := kubeconfigBytes(server, bundle.CAPEM, bundle.AdminCert, bundle.AdminKey, "admin")
+	if err != nil {
+		return err
+	}
+	if err := pki.WriteFileAtomic(kubeconfig, kc, 0o600); err != nil {
+		return err
+	}
+	cfg.Log.Info("berth server ready", "server", server, "kubeconfig", kubeconfig)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	cancel()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(8 * time.Second):
+		cfg.Log.Warn("some components did not stop in time")
+	}
+	return runErr
+}
+
+func openStorage(ctx context.Context, cfg ServerConfig) (storage.Store, func(), error) {
+	if len(cfg.EtcdServers) > 0 {
+		client, err := etcd.Dial(ctx, cfg.EtcdServers)
+		if err != nil {
+			return nil, nil, fmt.Errorf("connecting to etcd %v: %w", cfg.EtcdServers, err)
+		}
+		st := etcd.New(client, etcd.OwnClient())
+		return st, func() { st.Close() }, nil
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	emb, err := etcd.StartEmbedded(startCtx, etcd.EmbeddedConfig{Dir: filepath.Join(cfg.DataDir, "etcd")})
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting embedded etcd in %s: %w", filepath.Join(cfg.DataDir, "etcd"), err)
+	}
+	st := etcd.New(emb.Client())
+	return st, func() { st.Close(); emb.Close() }, nil
+}
+
+func advertiseIP(host string) string {
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+		return host
+	}
+	return "127.0.0.1"
+}
+
+func firstIP(cidr string) string {
+	_, n, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return ""
+	}
+	ip := n.IP.To4()
+	if ip == nil {
+		ip = n.IP
+	}
+	out := append(net.IP(nil), ip...)
+	out[len(out)-1]++
+	return out.String()
+}

@@ -1,0 +1,71 @@
+// Package cli defines berth's commands: flags become config structs for
+// internal/app; no logic lives here.
+package cli
+
+import (
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/app"
+	"github.com/spf13/cobra"
+)
+
+// New returns the root command.
+func New() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "berth",
+		Short:         "A single-node, Kubernetes-compatible pod system",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(serverCmd())
+	return root
+}
+
+func logger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+func serverCmd() *cobra.Command {
+	var cfg app.ServerConfig
+	var plugins []string
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the API server, its etcd, the controllers and the node agent, in the foreground",
+		Long: `Run berth: the Kubernetes API (served over HTTPS), embedded etcd storage, the controllers
+and the node agent. Once it is ready it writes DATA_DIR/kubeconfig for kubectl:
+
+  berth server --data-dir ./data &
+  kubectl --kubeconfig ./data/kubeconfig get pods
+
+SIGTERM or SIGINT stops it cleanly; the same --data-dir brings every object back.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, p := range plugins {
+				for _, name := range strings.Split(p, ",") {
+					if name = strings.TrimSpace(name); name != "" {
+						cfg.AdmissionPlugins = append(cfg.AdmissionPlugins, name)
+					}
+				}
+			}
+			cfg.Log = logger(logLevel)
+			return app.RunServer(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for etcd data, certificates and the kubeconfig (required)")
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:6443", "address of the HTTPS API; port 0 picks a free port")
+	f.StringVar(&cfg.NodeName, "node-name", "", "name of this node (default: the host name)")
+	f.StringSliceVar(&cfg.EtcdServers, "etcd-servers", nil, "external etcd endpoints; empty runs etcd embedded under --data-dir")
+	f.StringSliceVar(&plugins, "enable-admission-plugins", nil, "admission plugins to enable besides the defaults: AlwaysPullImages")
+	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane only, without the node agent")
+	f.StringVar(&cfg.ServiceCIDR, "service-cidr", "10.96.0.0/12", "range Service ClusterIPs are allocated from")
+	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "range pod IPs are allocated from")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	_ = cmd.MarkFlagRequired("data-dir")
+	return cmd
+}

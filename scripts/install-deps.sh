@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what berth needs from the system package manager when missing:
+# kubectl (for the e2e tests), and, for the node agent, containerd, runc and
+# the CNI plugins. Idempotent; does nothing when everything is there.
+set -euo pipefail
+need=()
+command -v kubectl >/dev/null 2>&1 || need+=(kubectl)
+command -v containerd >/dev/null 2>&1 || need+=(containerd)
+command -v runc >/dev/null 2>&1 || need+=(runc)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing ${need[*]}; run as root or install them: apt-get install ${need[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+echo "install-deps: installed ${need[*]}"
