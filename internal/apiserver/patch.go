@@ -45,6 +45,7 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, info request
 		return
 	}
 	force := isTrue(r.URL.Query().Get("force"))
+	opts.applied = pt == types.ApplyYAMLPatchType
 	if pt == types.ApplyYAMLPatchType {
 		if r.URL.Query().Get("fieldManager") == "" {
 			writeError(w, apierrors.NewBadRequest("PATCH requests with apply content type must have fieldManager set"))

@@ -31,6 +31,8 @@ type writeOptions struct {
 	manager    string
 	validation string
 	warnings   []string
+	// applied: the field manager already recorded this write as an Apply.
+	applied bool
 }
 
 func parseWriteOptions(r *http.Request) (*writeOptions, error) {
@@ -182,7 +184,9 @@ func (s *Server) createObject(ctx context.Context, res *registry.Resource, names
 	if err != nil {
 		return nil, err
 	}
-	obj = s.trackManagedFields(res, "", nil, obj, opts.manager)
+	if !opts.applied {
+		obj = s.trackManagedFields(res, "", nil, obj, opts.manager)
+	}
 	if opts.dryRun {
 		return obj, nil
 	}
@@ -326,7 +330,9 @@ func (s *Server) applyUpdate(ctx context.Context, info requestInfo, opts *writeO
 	if res.HasGeneration && specChanged(desired, current) {
 		dm.SetGeneration(cm.GetGeneration() + 1)
 	}
-	desired = s.trackManagedFields(res, info.subresource, current, desired, opts.manager)
+	if !opts.applied {
+		desired = s.trackManagedFields(res, info.subresource, current, desired, opts.manager)
+	}
 	dm, _ = meta.Accessor(desired)
 	dm.SetResourceVersion(cm.GetResourceVersion())
 	if equality.Semantic.DeepEqual(withoutManagedTimes(desired), withoutManagedTimes(current)) {

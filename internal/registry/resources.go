@@ -146,7 +146,7 @@ func endpoints() *Resource {
 func events() *Resource {
 	return &Resource{
 		GroupVersion: coreV1, Name: "events", SingularName: "event", Kind: "Event", Namespaced: true,
-		ShortNames: []string{"ev"},
+		ShortNames:          []string{"ev"},
 		New:                 func() runtime.Object { return &corev1.Event{} },
 		NewList:             func() runtime.Object { return &corev1.EventList{} },
 		Fields:              eventFields,
@@ -157,7 +157,7 @@ func events() *Resource {
 func eventsV1Events() *Resource {
 	return &Resource{
 		GroupVersion: eventsV1, Name: "events", SingularName: "event", Kind: "Event", Namespaced: true,
-		ShortNames: []string{"ev"},
+		ShortNames:          []string{"ev"},
 		New:                 func() runtime.Object { return &eventsv1.Event{} },
 		NewList:             func() runtime.Object { return &eventsv1.EventList{} },
 		Fields:              eventsV1Fields,

@@ -21,6 +21,8 @@ func NewScheme() *runtime.Scheme {
 		}
 	}
 	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
+	// Clients send DeleteOptions and other options as meta.k8s.io/v1.
+	metav1.AddToGroupVersion(s, metav1.SchemeGroupVersion)
 	metav1.AddMetaToScheme(s)
 	return s
 }

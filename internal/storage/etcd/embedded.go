@@ -1,0 +1,161 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"sync/atomic"
+
+	"go.etcd.io/etcd/client/pkg/v3/logutil"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// Defaults of EmbeddedConfig.
+//
+// Auto-compaction keeps the last 10000 revisions (etcd checks every five
+// minutes) rather than compacting by time like the kube-apiserver's 5m loop:
+// the history then stays bounded however busy the node is, and a client
+// whose watch dropped during a quiet hour can still resume instead of
+// relisting after a 410 Gone.
+const (
+	DefaultName                    = "berth"
+	DefaultAutoCompactionMode      = "revision"
+	DefaultAutoCompactionRetention = "10000"
+)
+
+// EmbeddedConfig configures an embedded etcd server.
+type EmbeddedConfig struct {
+	// Dir is the data dir (required); etcd keeps its WAL and database under
+	// Dir/member. Writes are fsynced before they are acknowledged.
+	Dir string
+	// Name is the member name (default DefaultName).
+	Name string
+	// AutoCompactionMode is "revision" (default) or "periodic".
+	AutoCompactionMode string
+	// AutoCompactionRetention is how many revisions to keep in "revision"
+	// mode (default "10000"), or a duration such as "5m" in "periodic"
+	// mode; "0" disables auto-compaction.
+	AutoCompactionRetention string
+	// Logger receives the server's and the client's logs (default: errors
+	// only, to stderr). zap.NewNop() silences them.
+	Logger *zap.Logger
+}
+
+// Embedded is an etcd server running in this process, listening on
+// loopback ports chosen by the OS, with a client connected to it.
+type Embedded struct {
+	etcd      *embed.Etcd
+	client    *clientv3.Client
+	endpoints []string
+
+	stopping  *atomic.Bool // set by Close: etcd's stop noise is not logged
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// StartEmbedded starts etcd on cfg.Dir (created if missing; data already
+// there is kept) and returns once it serves requests, or fails when ctx ends
+// first. Several servers can run at once, on different dirs.
+func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
+	stopping := new(atomic.Bool)
+	ecfg, lg, err := embedConfig(cfg, stopping)
+	if err != nil {
+		return nil, err
+	}
+	e, err := embed.StartEtcd(ecfg)
+	if err != nil {
+		return nil, fmt.Errorf("etcd: starting embedded server in %s: %w", cfg.Dir, err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		stopping.Store(true)
+		e.Close()
+		return nil, fmt.Errorf("etcd: starting embedded server in %s: %w", cfg.Dir, err)
+	case <-ctx.Done():
+		stopping.Store(true)
+		e.Close()
+		return nil, fmt.Errorf("etcd: waiting for embedded server in %s: %w", cfg.Dir, context.Cause(ctx))
+	}
+
+	endpoints := make([]string, 0, len(e.Clients))
+	for _, l := range e.Clients {
+		endpoints = append(endpoints, "http://"+l.Addr().String())
+	}
+	client, err := newClient(ctx, endpoints, lg)
+	if err != nil {
+		stopping.Store(true)
+		e.Close()
+		return nil, err
+	}
+	return &Embedded{etcd: e, client: client, endpoints: endpoints, stopping: stopping}, nil
+}
+
+// embedConfig turns cfg into etcd's configuration.
+func embedConfig(cfg EmbeddedConfig, stopping *atomic.Bool) (*embed.Config, *zap.Logger, error) {
+	if cfg.Dir == "" {
+		return nil, nil, errors.New("etcd: embedded server: no data dir")
+	}
+	if cfg.Name == "" {
+		cfg.Name = DefaultName
+	}
+	if cfg.AutoCompactionMode == "" {
+		cfg.AutoCompactionMode = DefaultAutoCompactionMode
+	}
+	if cfg.AutoCompactionRetention == "" {
+		cfg.AutoCompactionRetention = DefaultAutoCompactionRetention
+	}
+	lg := cfg.Logger
+	if lg == nil {
+		var err error
+		if lg, err = logutil.CreateDefaultZapLogger(zap.ErrorLevel); err != nil {
+			return nil, nil, fmt.Errorf("etcd: creating the server logger: %w", err)
+		}
+	}
+
+	ecfg := embed.NewConfig()
+	ecfg.Name = cfg.Name
+	ecfg.Dir = cfg.Dir
+	// Port 0: the OS picks free ports, read back from the listeners. Peers
+	// never connect to a single member, so its advertised peer URL keeps
+	// port 0, and stays the same across restarts.
+	loopback := []url.URL{{Scheme: "http", Host: "127.0.0.1:0"}}
+	ecfg.ListenClientUrls, ecfg.AdvertiseClientUrls = loopback, loopback
+	ecfg.ListenPeerUrls, ecfg.AdvertisePeerUrls = loopback, loopback
+	ecfg.InitialCluster = cfg.Name + "=" + loopback[0].String()
+	// The gateway dials the configured client address, which is port 0.
+	ecfg.EnableGRPCGateway = false
+	ecfg.AutoCompactionMode = cfg.AutoCompactionMode
+	ecfg.AutoCompactionRetention = cfg.AutoCompactionRetention
+	ecfg.Logger = "zap"
+	ecfg.LogLevel = "error"
+	ecfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(quietStop(lg.Named("etcd"), stopping))
+	return ecfg, lg, nil
+}
+
+// Client returns the client connected to the server; Close closes it.
+func (e *Embedded) Client() *clientv3.Client { return e.client }
+
+// Endpoints returns the client URLs, e.g. "http://127.0.0.1:41234".
+func (e *Embedded) Endpoints() []string { return append([]string(nil), e.endpoints...) }
+
+// Err returns a channel that receives a fatal server error while running;
+// it is closed after Close.
+func (e *Embedded) Err() <-chan error { return e.etcd.Err() }
+
+// Close closes the client, then stops the server cleanly: in-flight
+// requests finish and the database is flushed. It is safe to call twice.
+func (e *Embedded) Close() error {
+	e.closeOnce.Do(func() {
+		// The client first: its open watches would hold the server's
+		// graceful stop for its whole timeout.
+		e.closeErr = closeClient(e.client)
+		e.stopping.Store(true)
+		e.etcd.Close()
+	})
+	return e.closeErr
+}
