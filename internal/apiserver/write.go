@@ -174,6 +174,11 @@ func (s *Server) createObject(ctx context.Context, res *registry.Resource, names
 		opts.warnings = append(opts.warnings, attrs.Warnings()...)
 		return nil, err
 	}
+	if res.Default != nil {
+		// Mutators may set fields that defaulting keeps in sync (e.g. the
+		// deprecated spec.serviceAccount), as Kubernetes' conversion does.
+		res.Default(obj)
+	}
 	if res.Validate != nil {
 		if errs := res.Validate(obj); len(errs) > 0 {
 			return nil, apierrors.NewInvalid(res.GVK().GroupKind(), m.GetName(), errs)
@@ -313,6 +318,10 @@ func (s *Server) applyUpdate(ctx context.Context, info requestInfo, opts *writeO
 	if err := s.cfg.Admission.Admit(ctx, attrs); err != nil {
 		return nil, err
 	}
+	if res.Default != nil {
+		res.Default(desired)
+	}
+	dm.SetResourceVersion(cm.GetResourceVersion())
 	var errs field.ErrorList
 	if info.subresource == "status" && res.ValidateStatusUpdate != nil {
 		errs = res.ValidateStatusUpdate(desired, current)

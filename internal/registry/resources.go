@@ -1,11 +1,14 @@
 package registry
 
 import (
+	"github.com/berth-dev/berth/internal/registry/defaults"
+	v "github.com/berth-dev/berth/internal/registry/validation"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 var (
@@ -16,9 +19,33 @@ var (
 
 // Resources returns the description of every resource berth serves.
 func Resources() *Registry {
+	nsC, nsU := typed(v.ValidateNamespace, v.ValidateNamespaceUpdate)
+	podC, podU := typed(v.ValidatePod, v.ValidatePodUpdate)
+	secC, secU := typed(v.ValidateSecret, v.ValidateSecretUpdate)
+	saC, saU := typed(v.ValidateServiceAccount, v.ValidateServiceAccountUpdate)
+	cmC, cmU := typed(v.ValidateConfigMap, v.ValidateConfigMapUpdate)
+	svcC, svcU := typed(v.ValidateService, v.ValidateServiceUpdate)
+	epC, epU := typed(v.ValidateEndpoints, v.ValidateEndpointsUpdate)
+	evC, evU := typed(v.ValidateEvent, v.ValidateEventUpdate)
+	noC, noU := typed(v.ValidateNode, v.ValidateNodeUpdate)
+	leC, leU := typed(v.ValidateLease, v.ValidateLeaseUpdate)
+
+	ns := withValidation(namespaces(), nsC, nsU)
+	ns.ValidateStatusUpdate = statusValidator(v.ValidateNamespaceStatusUpdate)
+	pod := withValidation(pods(), podC, podU)
+	pod.ValidateStatusUpdate = statusValidator(v.ValidatePodStatusUpdate)
+	svc := withValidation(services(), svcC, svcU)
+	svc.ValidateStatusUpdate = statusValidator(v.ValidateServiceStatusUpdate)
 	return NewRegistry(
-		namespaces(), pods(), secrets(), serviceAccounts(), configMaps(), services(),
-		endpoints(), events(), nodes(), leases(),
+		ns, pod,
+		withValidation(secrets(), secC, secU),
+		withValidation(serviceAccounts(), saC, saU),
+		withValidation(configMaps(), cmC, cmU),
+		svc,
+		withValidation(endpoints(), epC, epU),
+		withValidation(events(), evC, evU),
+		withValidation(nodes(), noC, noU),
+		withValidation(leases(), leC, leU),
 	)
 }
 
@@ -123,7 +150,26 @@ func services() *Resource {
 			obj.(*corev1.Service).Status = corev1.ServiceStatus{}
 		},
 		PrepareForUpdate: func(obj, old runtime.Object) {
-			obj.(*corev1.Service).Status = old.(*corev1.Service).Status
+			svc, o := obj.(*corev1.Service), old.(*corev1.Service)
+			svc.Status = o.Status
+			// A PUT without the allocated values keeps them, as Kubernetes'
+			// service strategy does.
+			if svc.Spec.ClusterIP == "" && len(svc.Spec.ClusterIPs) == 0 {
+				svc.Spec.ClusterIP, svc.Spec.ClusterIPs = o.Spec.ClusterIP, o.Spec.ClusterIPs
+			}
+			if len(svc.Spec.IPFamilies) == 0 {
+				svc.Spec.IPFamilies = o.Spec.IPFamilies
+			}
+			if svc.Spec.IPFamilyPolicy == nil {
+				svc.Spec.IPFamilyPolicy = o.Spec.IPFamilyPolicy
+			}
+			for i := range svc.Spec.Ports {
+				for _, op := range o.Spec.Ports {
+					if svc.Spec.Ports[i].NodePort == 0 && op.Port == svc.Spec.Ports[i].Port && op.Protocol == svc.Spec.Ports[i].Protocol {
+						svc.Spec.Ports[i].NodePort = op.NodePort
+					}
+				}
+			}
 		},
 		PrepareForStatusUpdate: func(obj, old runtime.Object) {
 			obj.(*corev1.Service).Spec = old.(*corev1.Service).Spec
@@ -189,4 +235,23 @@ func leases() *Resource {
 		Fields:              leaseFields,
 		AllowCreateOnUpdate: true,
 	}
+}
+
+// typed adapts typed validation functions to the Resource hooks.
+func typed[T runtime.Object](create func(T) field.ErrorList, update func(T, T) field.ErrorList) (func(runtime.Object) field.ErrorList, func(runtime.Object, runtime.Object) field.ErrorList) {
+	return func(o runtime.Object) field.ErrorList { return create(o.(T)) },
+		func(o, old runtime.Object) field.ErrorList { return update(o.(T), old.(T)) }
+}
+
+func statusValidator[T runtime.Object](f func(T, T) field.ErrorList) func(runtime.Object, runtime.Object) field.ErrorList {
+	return func(o, old runtime.Object) field.ErrorList { return f(o.(T), old.(T)) }
+}
+
+func defaulter(obj runtime.Object) { defaults.Object(obj) }
+
+// withValidation sets the hooks every resource shares.
+func withValidation(r *Resource, create func(runtime.Object) field.ErrorList, update func(runtime.Object, runtime.Object) field.ErrorList) *Resource {
+	r.Default = defaulter
+	r.Validate, r.ValidateUpdate = create, update
+	return r
 }
