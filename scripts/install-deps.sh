@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Installs what berth needs from the system package manager when missing:
-# kubectl (for the e2e tests), and, for the node agent, containerd, runc and
+# for the node agent: containerd, runc and
 # the CNI plugins. Idempotent; does nothing when everything is there.
 set -euo pipefail
 need=()
-command -v kubectl >/dev/null 2>&1 || need+=(kubectl)
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
