@@ -1,0 +1,189 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/internal/cri"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	listerscorev1 "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+)
+
+// Config is what the agent needs. Client, Runtime, NodeName and DataDir
+// are required.
+type Config struct {
+	Client   kubernetes.Interface
+	Runtime  cri.Runtime
+	NodeName string
+	DataDir  string // pod logs and files live under DataDir/pods
+	PodCIDR  string
+	// NodeIP is status.hostIP (default: the first non-loopback IPv4).
+	NodeIP string
+	// KubeletPort is published in Node.status.daemonEndpoints (streaming).
+	KubeletPort int
+	// Images ensures a container's image is present (pull policy,
+	// credentials, back-off). Default: a manager over Runtime.
+	Images ImageEnsurer
+	// Probes runs readiness, liveness and startup probes; nil: containers
+	// with a readiness probe are never ready.
+	Probes Prober
+	// Volumes prepares volumes (emptyDir, configMap, secret, …); nil: none.
+	Volumes VolumeMounter
+	Log     *slog.Logger
+}
+
+// Agent is the node agent. Create it with New, start it with Run.
+type Agent struct {
+	cfg         Config
+	log         *slog.Logger
+	nodeIP      string
+	kubeletPort int
+	recorder    record.EventRecorder
+	broadcaster record.EventBroadcaster
+	pods        listerscorev1.PodLister
+	ready       chan struct{}
+	volumes     VolumeMounter
+	probes      Prober
+
+	mu      sync.Mutex
+	workers map[types.UID]*podWorker
+	backoff *backoff
+	// lastPLEG is each container's state at the previous relist.
+	lastPLEG map[string]string
+}
+
+// New validates cfg.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Client == nil || cfg.Runtime == nil || cfg.NodeName == "" || cfg.DataDir == "" {
+		return nil, errors.New("agent: Client, Runtime, NodeName and DataDir are required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	a := &Agent{cfg: cfg, log: cfg.Log, nodeIP: cfg.NodeIP, kubeletPort: cfg.KubeletPort,
+		ready: make(chan struct{}), workers: map[types.UID]*podWorker{}, backoff: newBackoff(), lastPLEG: map[string]string{}}
+	a.volumes = cfg.Volumes
+	a.probes = cfg.Probes
+	if a.nodeIP == "" {
+		a.nodeIP = hostIP()
+	}
+	if cfg.Images == nil {
+		a.cfg.Images = &simpleImages{rt: cfg.Runtime}
+	}
+	return a, nil
+}
+
+// Ready is closed once the node is registered and pods are being synced.
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
+
+// Run registers the node and syncs pods until ctx ends. Containers keep
+// running after Run returns: a later Run adopts them.
+func (a *Agent) Run(ctx context.Context) error {
+	a.broadcaster = record.NewBroadcaster(record.WithContext(ctx))
+	a.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.cfg.Client.CoreV1().Events("")})
+	defer a.broadcaster.Shutdown()
+	a.recorder = a.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.cfg.NodeName})
+
+	for {
+		if err := a.registerNode(ctx); err == nil {
+			break
+		} else if ctx.Err() != nil {
+			return nil
+		} else {
+			a.log.Warn("node registration failed; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(a.cfg.Client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", a.cfg.NodeName).String()
+		}))
+	podInformer := factory.Core().V1().Pods()
+	a.pods = podInformer.Lister()
+	_, _ = podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { a.enqueue(obj) },
+		UpdateFunc: func(_, obj any) { a.enqueue(obj) },
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			a.enqueue(obj)
+		},
+	})
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), podInformer.Informer().HasSynced) {
+		return nil
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a.heartbeat(ctx) }()
+	go func() { defer wg.Done(); a.relistLoop(ctx) }()
+	close(a.ready)
+	<-ctx.Done()
+	factory.Shutdown()
+	a.stopWorkers()
+	wg.Wait()
+	return nil
+}
+
+func (a *Agent) enqueue(obj any) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	a.syncUID(pod.UID, pod.Namespace, pod.Name)
+}
+
+// syncUID asks the pod's worker to sync, starting the worker if needed.
+func (a *Agent) syncUID(uid types.UID, namespace, name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	w, ok := a.workers[uid]
+	if !ok {
+		w = newPodWorker(a, uid, namespace, name)
+		a.workers[uid] = w
+		go w.run()
+	}
+	w.poke()
+}
+
+func (a *Agent) workerDone(uid types.UID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.workers, uid)
+}
+
+func (a *Agent) stopWorkers() {
+	a.mu.Lock()
+	ws := make([]*podWorker, 0, len(a.workers))
+	for _, w := range a.workers {
+		ws = append(ws, w)
+	}
+	a.mu.Unlock()
+	for _, w := range ws {
+		w.stop()
+	}
+}
+
+// podDir is where a pod's logs and agent-written files live.
+func (a *Agent) podDir(pod *corev1.Pod) string {
+	return filepath.Join(a.cfg.DataDir, "pods", fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID))
+}

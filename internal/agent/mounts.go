@@ -1,0 +1,93 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// VolumeMounter prepares a pod's volumes on the host and returns the
+// container's mounts. Set by the volumes package; nil serves no volumes.
+type VolumeMounter interface {
+	Mounts(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podDir string) ([]*runtimeapi.Mount, error)
+}
+
+// containerMounts returns the kubelet-managed mounts (/etc/hosts, the
+// termination message file) plus the container's volumes, and the host
+// path of the termination message file.
+func (a *Agent) containerMounts(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podIP string, attempt int) ([]*runtimeapi.Mount, string, error) {
+	var mounts []*runtimeapi.Mount
+	dir := a.podDir(pod)
+	if a.volumes != nil {
+		vm, err := a.volumes.Mounts(ctx, pod, c, dir)
+		if err != nil {
+			return nil, "", err
+		}
+		mounts = append(mounts, vm...)
+	}
+	if !mountsPath(c, "/etc/hosts") && podIP != "" {
+		hosts := filepath.Join(dir, "etc-hosts")
+		content, err := hostsFile(pod, podIP)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := os.WriteFile(hosts, content, 0o644); err != nil {
+			return nil, "", fmt.Errorf("writing %s: %w", hosts, err)
+		}
+		mounts = append(mounts, &runtimeapi.Mount{ContainerPath: "/etc/hosts", HostPath: hosts})
+	}
+	termPath := ""
+	if c.TerminationMessagePath != "" {
+		cdir := filepath.Join(dir, "containers", c.Name)
+		if err := os.MkdirAll(cdir, 0o755); err != nil {
+			return nil, "", err
+		}
+		termPath = filepath.Join(cdir, "termination-log-"+strconv.Itoa(attempt))
+		if err := os.WriteFile(termPath, nil, 0o666); err != nil {
+			return nil, "", err
+		}
+		_ = os.Chmod(termPath, 0o666)
+		mounts = append(mounts, &runtimeapi.Mount{ContainerPath: c.TerminationMessagePath, HostPath: termPath})
+	}
+	return mounts, termPath, nil
+}
+
+func mountsPath(c *corev1.Container, path string) bool {
+	for _, m := range c.VolumeMounts {
+		if m.MountPath == path {
+			return true
+		}
+	}
+	return false
+}
+
+// hostsFile is the kubelet-managed /etc/hosts.
+func hostsFile(pod *corev1.Pod, podIP string) ([]byte, error) {
+	hostname, domain, err := podHostname(pod)
+	if err != nil {
+		return nil, err
+	}
+	if i := strings.IndexByte(hostname, '.'); i > 0 && domain != "" {
+		hostname = hostname[:i]
+	}
+	var b strings.Builder
+	b.WriteString("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n")
+	if domain != "" {
+		fmt.Fprintf(&b, "%s\t%s.%s\t%s\n", podIP, hostname, domain, hostname)
+	} else {
+		fmt.Fprintf(&b, "%s\t%s\n", podIP, hostname)
+	}
+	if len(pod.Spec.HostAliases) > 0 {
+		b.WriteString("\n# Entries added by HostAliases.\n")
+		for _, h := range pod.Spec.HostAliases {
+			fmt.Fprintf(&b, "%s\t%s\n", h.IP, strings.Join(h.Hostnames, "\t"))
+		}
+	}
+	return []byte(b.String()), nil
+}

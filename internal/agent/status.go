@@ -1,0 +1,375 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// maxTerminationMessage is the kubelet's cap on termination messages.
+const maxTerminationMessage = 4096
+
+// updateStatus computes the pod's status from the runtime, as the kubelet
+// reports it, and writes it when it changed.
+func (a *Agent) updateStatus(ctx context.Context, pod *corev1.Pod, rt *podRuntime, sb *runtimeapi.PodSandboxStatus, reasons map[string]waitReason) {
+	old := pod.Status
+	st := *old.DeepCopy()
+	now := metav1.Now()
+	if st.StartTime == nil {
+		st.StartTime = &now
+	}
+	st.HostIP, st.HostIPs = a.nodeIP, []corev1.HostIP{{IP: a.nodeIP}}
+	if sb != nil && sb.GetNetwork().GetIp() != "" {
+		st.PodIP = sb.Network.Ip
+		st.PodIPs = []corev1.PodIP{{IP: sb.Network.Ip}}
+		for _, ip := range sb.Network.AdditionalIps {
+			st.PodIPs = append(st.PodIPs, corev1.PodIP{IP: ip.Ip})
+		}
+	}
+	if pod.Spec.HostNetwork {
+		st.PodIP, st.PodIPs = a.nodeIP, []corev1.PodIP{{IP: a.nodeIP}}
+	}
+	sandboxID := ""
+	if sb != nil && sb.State == runtimeapi.PodSandboxState_SANDBOX_READY {
+		sandboxID = sb.Id
+	}
+	defaultWaiting := "ContainerCreating"
+	if len(pod.Spec.InitContainers) > 0 {
+		defaultWaiting = "PodInitializing"
+	}
+	st.InitContainerStatuses = a.containerStatuses(ctx, pod, pod.Spec.InitContainers, rt, sandboxID, reasons, "PodInitializing", old.InitContainerStatuses)
+	st.ContainerStatuses = a.containerStatuses(ctx, pod, pod.Spec.Containers, rt, sandboxID, reasons, defaultWaiting, old.ContainerStatuses)
+	st.Phase = podPhase(pod, st.InitContainerStatuses, st.ContainerStatuses)
+	if isTerminal(pod) {
+		st.Phase = old.Phase // phases never leave Succeeded/Failed
+	}
+	if pod.DeletionTimestamp != nil && st.Phase == corev1.PodRunning {
+		// Everything has been stopped for deletion.
+		allStopped := true
+		for _, cs := range st.ContainerStatuses {
+			if cs.State.Running != nil {
+				allStopped = false
+			}
+		}
+		if allStopped {
+			st.Phase = corev1.PodFailed
+			if pod.Spec.RestartPolicy != corev1.RestartPolicyAlways && allSucceeded(st.ContainerStatuses) {
+				st.Phase = corev1.PodSucceeded
+			}
+		}
+	}
+	initialized := allInitDone(pod, st.InitContainerStatuses)
+	containersReady := len(st.ContainerStatuses) > 0
+	for _, cs := range st.ContainerStatuses {
+		if !cs.Ready {
+			containersReady = false
+		}
+	}
+	for _, cs := range st.InitContainerStatuses {
+		if isSidecar(pod, cs.Name) && !cs.Ready {
+			containersReady = false
+		}
+	}
+	sandboxReady := sandboxID != "" && (st.PodIP != "" || pod.Spec.HostNetwork)
+	setCondition(&st, corev1.PodReadyToStartContainers, sandboxReady, "", now)
+	setCondition(&st, corev1.PodInitialized, initialized, reasonIf(!initialized, "ContainersNotInitialized"), now)
+	setCondition(&st, corev1.ContainersReady, containersReady, reasonIf(!containersReady, "ContainersNotReady"), now)
+	setCondition(&st, corev1.PodReady, containersReady, reasonIf(!containersReady, "ContainersNotReady"), now)
+	if st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed {
+		setCondition(&st, corev1.ContainersReady, false, "PodCompleted", now)
+		setCondition(&st, corev1.PodReady, false, "PodCompleted", now)
+		if len(pod.Spec.InitContainers) == 0 || initialized {
+			setCondition(&st, corev1.PodInitialized, true, "PodCompleted", now)
+		}
+	}
+	setCondition(&st, corev1.PodScheduled, true, "", now)
+	if equality.Semantic.DeepEqual(withoutTimes(old), withoutTimes(st)) {
+		return
+	}
+	pod.Status = st
+	if _, err := a.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
+		a.log.Debug("updating pod status", "pod", podKey(pod), "err", err)
+	}
+}
+
+func allSucceeded(cs []corev1.ContainerStatus) bool {
+	for _, c := range cs {
+		if c.State.Terminated == nil || c.State.Terminated.ExitCode != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func reasonIf(cond bool, reason string) string {
+	if cond {
+		return reason
+	}
+	return ""
+}
+
+// withoutTimes drops timestamps that change without news (probe and
+// heartbeat-like times) so that unchanged statuses are not rewritten.
+func withoutTimes(s corev1.PodStatus) corev1.PodStatus {
+	c := *s.DeepCopy()
+	for i := range c.Conditions {
+		c.Conditions[i].LastProbeTime = metav1.Time{}
+		c.Conditions[i].LastTransitionTime = metav1.Time{}
+	}
+	c.StartTime = nil
+	return c
+}
+
+func setCondition(st *corev1.PodStatus, t corev1.PodConditionType, ok bool, reason string, now metav1.Time) {
+	status := corev1.ConditionFalse
+	if ok {
+		status = corev1.ConditionTrue
+	}
+	for i := range st.Conditions {
+		c := &st.Conditions[i]
+		if c.Type != t {
+			continue
+		}
+		if c.Status != status {
+			c.LastTransitionTime = now
+		}
+		c.Status, c.Reason = status, reason
+		return
+	}
+	st.Conditions = append(st.Conditions, corev1.PodCondition{Type: t, Status: status, Reason: reason, LastTransitionTime: now})
+}
+
+func isSidecar(pod *corev1.Pod, name string) bool {
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name == name {
+			return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+		}
+	}
+	return false
+}
+
+func allInitDone(pod *corev1.Pod, statuses []corev1.ContainerStatus) bool {
+	for _, cs := range statuses {
+		if isSidecar(pod, cs.Name) {
+			if cs.Started == nil || !*cs.Started {
+				return false
+			}
+			continue
+		}
+		if cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// containerStatuses reports each spec container from its newest instance
+// in the current sandbox, with the previous instance as lastState.
+func (a *Agent) containerStatuses(ctx context.Context, pod *corev1.Pod, specs []corev1.Container, rt *podRuntime,
+	sandboxID string, reasons map[string]waitReason, defaultWaiting string, old []corev1.ContainerStatus) []corev1.ContainerStatus {
+	if len(specs) == 0 {
+		return nil
+	}
+	runtimeName := "containerd"
+	if v, err := a.cfg.Runtime.Version(ctx); err == nil && v.RuntimeName != "" {
+		runtimeName = v.RuntimeName
+	}
+	out := make([]corev1.ContainerStatus, 0, len(specs))
+	for i := range specs {
+		c := &specs[i]
+		cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, Started: new(bool)}
+		var inst []*runtimeapi.Container
+		for _, x := range rt.containers {
+			if x.GetLabels()[labelContainerName] == c.Name && (sandboxID == "" || x.PodSandboxId == sandboxID) {
+				inst = append(inst, x)
+			}
+		}
+		if len(inst) == 0 {
+			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: defaultWaiting}
+			if r, ok := reasons[c.Name]; ok {
+				cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: r.reason, Message: r.message}
+			}
+			for _, o := range old {
+				if o.Name == c.Name {
+					cs.RestartCount, cs.LastTerminationState = o.RestartCount, o.LastTerminationState
+				}
+			}
+			out = append(out, cs)
+			continue
+		}
+		latest, err := a.cfg.Runtime.ContainerStatus(ctx, inst[0].Id)
+		if err != nil {
+			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: defaultWaiting}
+			out = append(out, cs)
+			continue
+		}
+		cs.RestartCount = int32(restartCountOf(inst[0]))
+		cs.ContainerID = runtimeName + "://" + latest.Id
+		cs.ImageID = latest.ImageRef
+		if latest.Image != nil && latest.Image.UserSpecifiedImage != "" {
+			cs.Image = latest.Image.UserSpecifiedImage
+		}
+		state := a.stateOf(latest, runtimeName)
+		if len(inst) > 1 {
+			if prev, err := a.cfg.Runtime.ContainerStatus(ctx, inst[1].Id); err == nil {
+				ps := a.stateOf(prev, runtimeName)
+				if ps.Terminated != nil {
+					cs.LastTerminationState = ps
+				}
+			}
+		}
+		cs.State = state
+		if r, ok := reasons[c.Name]; ok && state.Terminated != nil {
+			// Waiting to restart: the exit becomes lastState.
+			cs.LastTerminationState = state
+			cs.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: r.reason, Message: r.message}}
+		}
+		if state.Running != nil {
+			started := true
+			cs.Started = &started
+			cs.Ready = a.isReady(pod, c, latest.Id)
+		}
+		out = append(out, cs)
+	}
+	return out
+}
+
+func (a *Agent) stateOf(st *runtimeapi.ContainerStatus, runtimeName string) corev1.ContainerState {
+	switch st.State {
+	case runtimeapi.ContainerState_CONTAINER_RUNNING:
+		return corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(time.Unix(0, st.StartedAt))}}
+	case runtimeapi.ContainerState_CONTAINER_EXITED:
+		t := &corev1.ContainerStateTerminated{ExitCode: st.ExitCode, Reason: st.Reason, Message: st.Message,
+			StartedAt: metav1.NewTime(time.Unix(0, st.StartedAt)), FinishedAt: metav1.NewTime(time.Unix(0, st.FinishedAt)),
+			ContainerID: runtimeName + "://" + st.Id}
+		if st.StartedAt == 0 {
+			t.StartedAt = metav1.Time{}
+		}
+		if t.Reason == "" {
+			t.Reason = "Completed"
+			if st.ExitCode != 0 {
+				t.Reason = "Error"
+			}
+		}
+		if msg := terminationMessage(st); msg != "" {
+			t.Message = msg
+		}
+		return corev1.ContainerState{Terminated: t}
+	case runtimeapi.ContainerState_CONTAINER_CREATED:
+		return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
+	}
+	return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
+}
+
+// terminationMessage reads the container's termination message file, or
+// for FallbackToLogsOnError with a failure, the end of its log.
+func terminationMessage(st *runtimeapi.ContainerStatus) string {
+	anno := st.GetAnnotations()
+	if p := anno[annoTerminationHostPath]; p != "" {
+		if b, err := os.ReadFile(p); err == nil && len(b) > 0 {
+			if len(b) > maxTerminationMessage {
+				b = b[:maxTerminationMessage]
+			}
+			return string(b)
+		}
+	}
+	if anno[annoTerminationPolicy] == string(corev1.TerminationMessageFallbackToLogsOnError) && st.ExitCode != 0 && st.LogPath != "" {
+		return tailLog(st.LogPath, 80, 2048)
+	}
+	return ""
+}
+
+// tailLog returns the last lines of a CRI log file, content only.
+func tailLog(path string, lines, maxBytes int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	var sb strings.Builder
+	for _, l := range all {
+		// <timestamp> <stream> <P|F> <content>
+		parts := strings.SplitN(l, " ", 4)
+		if len(parts) == 4 {
+			sb.WriteString(parts[3])
+			if parts[2] == "F" {
+				sb.WriteByte('\n')
+			}
+		}
+	}
+	s := sb.String()
+	if len(s) > maxBytes {
+		s = s[len(s)-maxBytes:]
+	}
+	return s
+}
+
+// podPhase is the kubelet's getPhase.
+func podPhase(pod *corev1.Pod, initStatuses, statuses []corev1.ContainerStatus) corev1.PodPhase {
+	for _, cs := range initStatuses {
+		if isSidecar(pod, cs.Name) {
+			continue
+		}
+		if t := cs.State.Terminated; t != nil && t.ExitCode != 0 && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
+			return corev1.PodFailed
+		}
+		if l := cs.LastTerminationState.Terminated; l != nil && l.ExitCode != 0 && cs.State.Waiting != nil && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
+			return corev1.PodFailed
+		}
+	}
+	if !allInitDone(pod, initStatuses) {
+		return corev1.PodPending
+	}
+	running, waiting, stopped, succeeded := 0, 0, 0, 0
+	for _, cs := range statuses {
+		switch {
+		case cs.State.Running != nil:
+			running++
+		case cs.State.Terminated != nil:
+			stopped++
+			if cs.State.Terminated.ExitCode == 0 {
+				succeeded++
+			}
+		case cs.State.Waiting != nil:
+			if cs.LastTerminationState.Terminated != nil {
+				stopped++
+				if cs.LastTerminationState.Terminated.ExitCode == 0 {
+					succeeded++
+				}
+			} else {
+				waiting++
+			}
+		}
+	}
+	switch {
+	case waiting > 0:
+		return corev1.PodPending
+	case running > 0:
+		return corev1.PodRunning
+	case stopped > 0 && stopped == len(statuses):
+		switch pod.Spec.RestartPolicy {
+		case corev1.RestartPolicyAlways:
+			return corev1.PodRunning
+		case corev1.RestartPolicyOnFailure:
+			if succeeded == stopped {
+				return corev1.PodSucceeded
+			}
+			return corev1.PodRunning
+		default:
+			if succeeded == stopped {
+				return corev1.PodSucceeded
+			}
+			return corev1.PodFailed
+		}
+	}
+	return corev1.PodPending
+}
