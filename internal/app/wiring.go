@@ -2,15 +2,23 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strconv"
+	"time"
 
 	"github.com/berth-dev/berth/internal/admission/alwayspullimages"
 	"github.com/berth-dev/berth/internal/admission/pullsecretlint"
-	"github.com/berth-dev/berth/internal/admission/serviceaccount"
+	saadmission "github.com/berth-dev/berth/internal/admission/serviceaccount"
 	"github.com/berth-dev/berth/internal/apiserver"
+	"github.com/berth-dev/berth/internal/controllers/binder"
+	"github.com/berth-dev/berth/internal/controllers/bootstrap"
+	"github.com/berth-dev/berth/internal/controllers/namespace"
+	"github.com/berth-dev/berth/internal/controllers/serviceaccount"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/storage"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -21,7 +29,7 @@ import (
 func admissionPlugins(store storage.Store, reg *registry.Registry, enabled []string) ([]any, error) {
 	rd := apiserver.NewReader(store, reg)
 	accounts := accountGetter{rd}
-	plugins := []any{serviceaccount.New(accounts)}
+	plugins := []any{saadmission.New(accounts)}
 	for _, name := range enabled {
 		if name == alwayspullimages.PluginName {
 			plugins = append(plugins, alwayspullimages.New())
@@ -68,7 +76,43 @@ type controllerSet struct {
 	log         *slog.Logger
 }
 
-// bootstrap creates what must exist before the server reports ready.
-func (c controllerSet) bootstrap(ctx context.Context) error { return nil }
+func (c controllerSet) bootstrapController() (*bootstrap.Controller, error) {
+	port, err := strconv.Atoi(c.port)
+	if err != nil {
+		return nil, fmt.Errorf("API server port %q: %w", c.port, err)
+	}
+	return bootstrap.New(c.client, bootstrap.Config{ServiceCIDR: c.serviceCIDR, AdvertiseIP: c.advertiseIP,
+		Port: int32(port), Logger: c.log}), nil
+}
 
-func (c controllerSet) runners() map[string]func(context.Context) error { return nil }
+// bootstrap creates what must exist before the server reports ready: the
+// four system namespaces and the kubernetes Service.
+func (c controllerSet) bootstrap(ctx context.Context) error {
+	b, err := c.bootstrapController()
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := b.EnsureOnce(ctx)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// runners are the long-running controllers, by name.
+func (c controllerSet) runners() map[string]func(context.Context) error {
+	dyn, err := dynamic.NewForConfig(c.restConfig)
+	if err != nil {
+		return map[string]func(context.Context) error{"dynamic": func(context.Context) error { return err }}
+	}
+	b, _ := c.bootstrapController()
+	return map[string]func(context.Context) error{
+		"serviceaccount-controller": serviceaccount.New(c.client, serviceaccount.Config{Logger: c.log}).Run,
+		"namespace-controller":      namespace.New(c.client, namespace.Config{Dynamic: dyn, Discover: true, Logger: c.log}).Run,
+		"bootstrap-controller":      b.Run,
+		"binder":                    binder.New(c.client, binder.Config{Logger: c.log}).Run,
+	}
+}

@@ -1,0 +1,101 @@
+// Command api measures berth's Kubernetes API against the floor set by its
+// own storage: the same operations, in the same run, straight on an embedded
+// etcd started through the package berth uses. It prints Markdown tables.
+//
+//	make build && go run ./bench/api [-bin bin/berth] [-pods 1000] [-n 300] [-clients 16] [-duration 10s]
+//
+// See README.md for what each row measures and how to read it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	bin      string
+	pods     int
+	n        int
+	clients  int
+	duration time.Duration
+}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.bin, "bin", "bin/berth", "berth binary to benchmark (built by `make build`)")
+	flag.IntVar(&cfg.pods, "pods", 1000, "pods created one after the other (create latency; the list size)")
+	flag.IntVar(&cfg.n, "n", 300, "random gets measured; lists are n/10 (at least 20)")
+	flag.IntVar(&cfg.clients, "clients", 16, "concurrent clients in the throughput runs")
+	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each throughput run")
+	flag.Parse()
+	if cfg.pods < 1 || cfg.n < 1 || cfg.clients < 1 || cfg.duration <= 0 {
+		fmt.Fprintln(os.Stderr, "bench/api: -pods, -n, -clients and -duration must be positive")
+		os.Exit(2)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, a second one kills at once (the default).
+		<-ctx.Done()
+		stop()
+	}()
+	err := run(ctx, cfg)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("interrupted (%w); processes stopped, temp dirs removed", err)
+		}
+		fmt.Fprintln(os.Stderr, "bench/api:", err)
+		os.Exit(1)
+	}
+}
+
+// run does the whole benchmark; everything it starts or creates is stopped
+// and removed before it returns, whatever happens.
+func run(ctx context.Context, cfg config) (err error) {
+	bin, err := filepath.Abs(cfg.bin)
+	if err != nil {
+		return err
+	}
+	if fi, statErr := os.Stat(bin); statErr != nil || fi.IsDir() {
+		return fmt.Errorf("%s not found: run make build first (or pass -bin PATH)", cfg.bin)
+	}
+
+	tmp, err := os.MkdirTemp("", "berth-bench-api-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rmErr := os.RemoveAll(tmp); rmErr != nil && err == nil {
+			err = fmt.Errorf("removing %s: %w", tmp, rmErr)
+		}
+	}()
+
+	m := describeMachine(bin, tmp)
+	progress("machine: %s", m.oneLine())
+
+	b, err := benchBerth(ctx, cfg, bin, filepath.Join(tmp, "berth"))
+	if err != nil {
+		return fmt.Errorf("berth: %w", err)
+	}
+	f, err := benchFloor(ctx, cfg, filepath.Join(tmp, "etcd"), b.podJSON, b.configMapJSON)
+	if err != nil {
+		return fmt.Errorf("etcd floor: %w", err)
+	}
+	report(os.Stdout, cfg, m, b, f)
+	return nil
+}
+
+// progress tells the person waiting what is happening, on stderr, so that
+// stdout holds only the report.
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// listCount is how many lists are measured.
+func listCount(n int) int { return max(n/10, 20) }
