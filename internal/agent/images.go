@@ -9,8 +9,8 @@ import (
 	"github.com/berth-dev/berth/internal/cri"
 	"github.com/berth-dev/berth/internal/imageref"
 	corev1 "k8s.io/api/core/v1"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/client-go/tools/record"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // ImageEnsurer makes a container's image present according to its pull

@@ -38,9 +38,12 @@ type ServerConfig struct {
 	EtcdServers      []string // empty: embedded etcd under DataDir/etcd
 	AdmissionPlugins []string // extra plugins to enable, e.g. AlwaysPullImages
 	DisableAgent     bool
-	ServiceCIDR      string
-	ClusterCIDR      string
-	Log              *slog.Logger
+	// ContainerRuntimeEndpoint uses an existing CRI runtime instead of a
+	// containerd child.
+	ContainerRuntimeEndpoint string
+	ServiceCIDR              string
+	ClusterCIDR              string
+	Log                      *slog.Logger
 }
 
 // KubeconfigPath is where the admin kubeconfig is written once ready.
@@ -137,8 +140,15 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	for name, f := range ctrl.runners() {
 		run(name, f)
 	}
+	var na *nodeAgent
 	if !cfg.DisableAgent {
-		cfg.Log.Warn("the node agent is not part of this build yet; running the control plane only (as with --disable-agent)")
+		na, err = startAgent(ctx, AgentConfig{DataDir: cfg.DataDir, NodeName: cfg.NodeName,
+			ContainerRuntimeEndpoint: cfg.ContainerRuntimeEndpoint, ClusterCIDR: cfg.ClusterCIDR, Log: cfg.Log}, client)
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return fmt.Errorf("starting the node agent: %w", err)
+		}
 	}
 
 	kc, err := kubeconfigBytes(server, bundle.CAPEM, bundle.AdminCert, bundle.AdminKey, "admin")
@@ -156,6 +166,9 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	case runErr = <-errc:
 	}
 	cancel()
+	if na != nil {
+		na.stop(6 * time.Second)
+	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {

@@ -19,7 +19,7 @@ func New() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serverCmd())
+	root.AddCommand(serverCmd(), agentCmd())
 	return root
 }
 
@@ -65,7 +65,35 @@ SIGTERM or SIGINT stops it cleanly; the same --data-dir brings every object back
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane only, without the node agent")
 	f.StringVar(&cfg.ServiceCIDR, "service-cidr", "10.96.0.0/12", "range Service ClusterIPs are allocated from")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "range pod IPs are allocated from")
+	f.StringVar(&cfg.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "use this CRI endpoint (e.g. unix:///run/containerd/containerd.sock) instead of starting containerd")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	_ = cmd.MarkFlagRequired("data-dir")
+	return cmd
+}
+
+func agentCmd() *cobra.Command {
+	var cfg app.AgentConfig
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the node agent alone, against the API server in --kubeconfig",
+		Long: `Run only berth's node agent (the kubelet part). It registers this machine as a Node
+with the API server named in --kubeconfig (berth's own, or a Kubernetes control plane) and
+runs the pods bound to it in containerd.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Log = logger(logLevel)
+			return app.RunAgent(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig of the API server to join (required)")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for containerd, pod logs and agent state (required)")
+	f.StringVar(&cfg.NodeName, "node-name", "", "name of this node (default: the host name)")
+	f.StringVar(&cfg.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "use this CRI endpoint instead of starting containerd")
+	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "range pod IPs are allocated from")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	_ = cmd.MarkFlagRequired("kubeconfig")
 	_ = cmd.MarkFlagRequired("data-dir")
 	return cmd
 }

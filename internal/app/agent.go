@@ -1,0 +1,142 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/agent"
+	"github.com/berth-dev/berth/internal/containerd"
+	"github.com/berth-dev/berth/internal/cri"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// AgentConfig is `berth agent`'s configuration (and the agent part of
+// `berth server`).
+type AgentConfig struct {
+	Kubeconfig string
+	DataDir    string
+	NodeName   string
+	// ContainerRuntimeEndpoint uses an existing CRI runtime; empty starts
+	// containerd as a child with a generated config.
+	ContainerRuntimeEndpoint string
+	ClusterCIDR              string
+	Log                      *slog.Logger
+}
+
+// nodeAgent is a running agent with its runtime.
+type nodeAgent struct {
+	agent   *agent.Agent
+	runtime cri.Runtime
+	// stopRuntime stops the containerd child (pods keep running).
+	stopRuntime func()
+	done        chan error
+}
+
+// startAgent starts containerd (unless an endpoint is given), connects
+// CRI and starts the agent. It returns once the agent is ready or fails.
+func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interface) (*nodeAgent, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.NodeName == "" {
+		h, _ := os.Hostname()
+		cfg.NodeName = strings.ToLower(h)
+	}
+	na := &nodeAgent{stopRuntime: func() {}, done: make(chan error, 1)}
+	endpoint := cfg.ContainerRuntimeEndpoint
+	if endpoint == "" {
+		cd, err := containerd.New(containerd.Config{DataDir: cfg.DataDir, ClusterCIDR: cfg.ClusterCIDR, Log: cfg.Log})
+		if err != nil {
+			return nil, err
+		}
+		// containerd outlives the agent's context so that the agent can
+		// finish its last CRI calls; it is stopped by stopRuntime.
+		cdCtx, cdCancel := context.WithCancel(context.WithoutCancel(ctx))
+		cdDone := make(chan struct{})
+		go func() {
+			defer close(cdDone)
+			if err := cd.Run(cdCtx); err != nil && cdCtx.Err() == nil {
+				cfg.Log.Error("containerd stopped", "err", err)
+			}
+		}()
+		na.stopRuntime = func() { cdCancel(); <-cdDone }
+		select {
+		case <-cd.Ready():
+		case <-cdDone:
+			return nil, fmt.Errorf("containerd did not start; see %s", cd.LogPath())
+		case <-time.After(90 * time.Second):
+			na.stopRuntime()
+			return nil, fmt.Errorf("containerd did not become ready within 90s; see %s", cd.LogPath())
+		case <-ctx.Done():
+			na.stopRuntime()
+			return nil, ctx.Err()
+		}
+		endpoint = cd.Endpoint()
+	}
+	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	rt, err := cri.Dial(dialCtx, endpoint)
+	cancel()
+	if err != nil {
+		na.stopRuntime()
+		return nil, fmt.Errorf("connecting to the container runtime at %s: %w", endpoint, err)
+	}
+	na.runtime = rt
+	a, err := agent.New(agent.Config{Client: client, Runtime: rt, NodeName: cfg.NodeName,
+		DataDir: filepath.Join(cfg.DataDir, "agent"), PodCIDR: cfg.ClusterCIDR, Log: cfg.Log})
+	if err != nil {
+		na.stopRuntime()
+		return nil, err
+	}
+	na.agent = a
+	go func() { na.done <- a.Run(ctx) }()
+	select {
+	case <-a.Ready():
+		return na, nil
+	case err := <-na.done:
+		na.stopRuntime()
+		return nil, fmt.Errorf("node agent: %v", err)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// stop waits for the agent to end (its context must be cancelled) and
+// then stops the runtime child, leaving containers running.
+func (na *nodeAgent) stop(timeout time.Duration) {
+	select {
+	case <-na.done:
+	case <-time.After(timeout):
+	}
+	na.runtime.Close()
+	na.stopRuntime()
+}
+
+// RunAgent runs the node agent alone against any API server.
+func RunAgent(ctx context.Context, cfg AgentConfig) error {
+	rc, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("reading kubeconfig %s: %w", cfg.Kubeconfig, err)
+	}
+	rc.QPS, rc.Burst = 100, 200
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	na, err := startAgent(ctx, cfg, client)
+	if err != nil {
+		return err
+	}
+	cfg.Log.Info("berth agent ready", "node", cfg.NodeName)
+	<-ctx.Done()
+	na.stop(8 * time.Second)
+	return nil
+}

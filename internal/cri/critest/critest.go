@@ -1,0 +1,4 @@
+package critest
+
+// CgroupParent is the cgroupfs parent the suite's sandboxes use.
+const CgroupParent = "/berth-critest"
