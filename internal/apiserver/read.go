@@ -1,8 +1,12 @@
 package apiserver
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/berth-dev/berth/internal/registry"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -119,6 +123,10 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, info requestI
 		writeError(w, err)
 		return
 	}
+	if out, _ := negotiate(r.Header.Get("Accept")); out == outObject && sel.labels.Empty() && sel.fields.Empty() {
+		s.serveRawList(w, r, info)
+		return
+	}
 	items, rev, err := s.listObjects(r.Context(), info.res, info.namespace, sel)
 	if err != nil {
 		writeError(w, err)
@@ -135,3 +143,54 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, info requestI
 	}
 	s.writeOutput(w, r, info.res, http.StatusOK, list)
 }
+
+// serveRawList answers an unfiltered JSON list straight from the stored
+// bytes, adding each item's resourceVersion, without decoding: lists are
+// the API's heaviest reads (client-go relists, kubectl get).
+func (s *Server) serveRawList(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	kvs, rev, err := s.cfg.Store.List(r.Context(), listPrefix(info.res, info.namespace))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var buf bytes.Buffer
+	buf.Grow(64 + len(kvs)*2048)
+	fmt.Fprintf(&buf, `{"kind":%q,"apiVersion":%q,"metadata":{"resourceVersion":"%d"},"items":[`,
+		info.res.Kind+"List", info.res.GroupVersion.String(), rev)
+	first := true
+	for _, kv := range kvs {
+		if info.res.Namespaced && info.namespace == "" && strings.Count(strings.TrimPrefix(kv.Key, resourcePrefix(info.res)), "/") != 1 {
+			continue
+		}
+		i := bytes.Index(kv.Value, metadataOpen)
+		if i < 0 || kv.Value[i+len(metadataOpen)] == '}' {
+			// Not the shape json.Marshal writes: decode it the slow way.
+			obj, err := s.objs.decode(info.res, kv.Value, kv.Revision)
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			data, _ := json.Marshal(obj)
+			if !first {
+				buf.WriteByte(',')
+			}
+			buf.Write(data)
+			first = false
+			continue
+		}
+		if !first {
+			buf.WriteByte(',')
+		}
+		first = false
+		i += len(metadataOpen)
+		buf.Write(kv.Value[:i])
+		fmt.Fprintf(&buf, `"resourceVersion":"%d",`, kv.Revision)
+		buf.Write(kv.Value[i:])
+	}
+	buf.WriteString("]}\n")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
+}
+
+var metadataOpen = []byte(`"metadata":{`)
