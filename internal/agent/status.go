@@ -225,7 +225,7 @@ func (a *Agent) containerStatuses(ctx context.Context, pod *corev1.Pod, specs []
 			}
 		}
 		cs.State = state
-		if r, ok := reasons[c.Name]; ok && state.Terminated != nil {
+		if r, ok := reasons[c.Name]; ok && state.Terminated != nil && shouldRestart(pod.Spec.RestartPolicy, state.Terminated.ExitCode) && pod.DeletionTimestamp == nil {
 			// Waiting to restart: the exit becomes lastState.
 			cs.LastTerminationState = state
 			cs.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: r.reason, Message: r.message}}

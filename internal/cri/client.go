@@ -308,7 +308,8 @@ func (c *Client) ImageStatus(ctx context.Context, image *runtimeapi.ImageSpec) (
 	return img, nil
 }
 
-// ListImages lists images matching filter (nil: all).
+// ListImages lists images matching filter (nil: all). containerd 1.6
+// ignores the filter and lists every image: use ImageStatus for one.
 func (c *Client) ListImages(ctx context.Context, filter *runtimeapi.ImageFilter) ([]*runtimeapi.Image, error) {
 	resp, err := c.image.ListImages(ctx, &runtimeapi.ListImagesRequest{Filter: filter})
 	if err != nil {

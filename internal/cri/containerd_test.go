@@ -2,47 +2,183 @@ package cri_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-dev/berth/internal/containerd"
 	"github.com/berth-dev/berth/internal/cri"
 	"github.com/berth-dev/berth/internal/cri/critest"
 )
 
-// Images imported into the test containerd. The registry host does not
-// resolve, so nothing is ever pulled by accident.
-const (
-	testImage    = "berth.test/critest/busybox:1.35"
-	sandboxImage = "berth.test/critest/pause:1"
-)
+// testImage is the busybox image imported into the test containerd. Its
+// registry host does not resolve, so nothing is ever pulled by accident.
+const testImage = "berth.test/critest/busybox:1.35"
 
-// testContainerd is a containerd started for one test, with its own
-// socket, root, state, runc root, CNI network and bridge under dir.
+// TestContainerd runs the conformance suite against a real containerd
+// through Client, measures pod start-up over raw CRI, and checks that a
+// Client survives a containerd restart.
+func TestContainerd(t *testing.T) {
+	tc := startContainerd(t)
+	t.Run("Conformance", func(t *testing.T) {
+		critest.Run(t, func(t *testing.T) (cri.Runtime, string) {
+			return tc.dial(t), testImage
+		})
+	})
+	t.Run("Timings", func(t *testing.T) { testTimings(t, tc) })
+	// Last: it restarts containerd.
+	t.Run("Restart", func(t *testing.T) { testRestart(t, tc) })
+}
+
+// testTimings measures what the agent sees when it starts a pod:
+// RunPodSandbox, CreateContainer, StartContainer (RUNNING on return), and
+// the teardown, over raw CRI with warm images. It logs medians; it asserts
+// nothing about speed.
+func testTimings(t *testing.T, tc *testContainerd) {
+	c := tc.dial(t)
+	const n = 5
+	var runp, create, start, teardown []time.Duration
+	for i := range n {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		uid := randHex(8)
+		sc := &runtimeapi.PodSandboxConfig{
+			Metadata: &runtimeapi.PodSandboxMetadata{Name: fmt.Sprintf("timing-%d", i), Namespace: "critest", Uid: uid},
+			Hostname: "timing",
+			Labels:   map[string]string{critest.LabelPodUID: uid},
+			Linux: &runtimeapi.LinuxPodSandboxConfig{
+				CgroupParent:    critest.CgroupParent,
+				SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER}},
+			},
+		}
+		t0 := time.Now()
+		sb, err := c.RunPodSandbox(ctx, sc, "")
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		t1 := time.Now()
+		id, err := c.CreateContainer(ctx, sb, &runtimeapi.ContainerConfig{
+			Metadata: &runtimeapi.ContainerMetadata{Name: "app"},
+			Image:    &runtimeapi.ImageSpec{Image: testImage},
+			Command:  []string{"sleep", "3600"},
+			Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+				NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
+			}},
+		}, sc)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		t2 := time.Now()
+		if err := c.StartContainer(ctx, id); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		t3 := time.Now()
+		if st, err := c.ContainerStatus(ctx, id); err != nil || st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+			t.Errorf("after StartContainer: %v, %v", st.GetState(), err)
+		}
+		t4 := time.Now()
+		if err := c.StopPodSandbox(ctx, sb); err != nil {
+			t.Error(err)
+		}
+		if err := c.RemovePodSandbox(ctx, sb); err != nil {
+			t.Error(err)
+		}
+		teardown = append(teardown, time.Since(t4))
+		runp, create, start = append(runp, t1.Sub(t0)), append(create, t2.Sub(t1)), append(start, t3.Sub(t2))
+		cancel()
+	}
+	med := func(d []time.Duration) time.Duration {
+		s := slices.Clone(d)
+		slices.Sort(s)
+		return s[len(s)/2].Round(time.Millisecond)
+	}
+	t.Logf("median of %d (raw CRI, warm image): RunPodSandbox %v, CreateContainer %v, StartContainer %v (total %v); Stop+RemovePodSandbox %v",
+		n, med(runp), med(create), med(start), med(runp)+med(create)+med(start), med(teardown))
+	t.Logf("all: runp %v create %v start %v teardown %v", runp, create, start, teardown)
+}
+
+// testRestart: while containerd is down a call fails with ErrUnavailable
+// at once instead of hanging, and the same Client works again after
+// containerd is back (grpc reconnects by itself).
+func testRestart(t *testing.T, tc *testContainerd) {
+	c := tc.dial(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := c.Version(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tc.cancel()
+	if err := <-tc.done; err != nil {
+		t.Fatalf("stopping containerd: %v", err)
+	}
+	t0 := time.Now()
+	_, err := c.Version(ctx)
+	if !errors.Is(err, cri.ErrUnavailable) {
+		t.Fatalf("Version while containerd is down: %v, want ErrUnavailable", err)
+	}
+	t.Logf("while down: %v after %v", err, time.Since(t0).Round(time.Millisecond))
+
+	// Start it again on the same data dir.
+	sup, err := containerd.New(containerd.Config{
+		DataDir:     tc.dir,
+		NetworkName: tc.bridge,
+		ClusterCIDR: tc.cidr,
+		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithCancel(context.Background())
+	tc.sup, tc.cancel, tc.done = sup, rcancel, make(chan error, 1)
+	go func() { tc.done <- sup.Run(rctx) }()
+	select {
+	case <-sup.Ready():
+	case <-ctx.Done():
+		t.Fatalf("containerd not ready again\n%s", tc.logTail())
+	}
+	t0 = time.Now()
+	for {
+		_, err := c.Version(ctx)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, cri.ErrUnavailable) || ctx.Err() != nil {
+			t.Fatalf("after the restart: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("the client answered again %v after containerd was ready", time.Since(t0).Round(time.Millisecond))
+}
+
+// testContainerd is a containerd started for one test by
+// internal/containerd, with its data dir (socket, root, state, CNI
+// network and bridge) in a short /tmp dir.
 type testContainerd struct {
 	dir      string
 	sock     string
 	bridge   string
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	waitErr  error
-	logPath  string
 	endpoint string
+	cidr     string
+	sup      *containerd.Containerd
+	cancel   context.CancelFunc
+	done     chan error
 }
 
 // requireContainerd skips the test unless this machine can run containerd
@@ -71,59 +207,13 @@ func requireContainerd(t *testing.T) {
 	}
 }
 
-var configTemplate = template.Must(template.New("config.toml").Parse(`version = 2
-root = "{{.Dir}}/root"
-state = "{{.Dir}}/state"
-disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
-[grpc]
-  address = "{{.Sock}}"
-[ttrpc]
-  address = "{{.Sock}}.ttrpc"
-[debug]
-  address = "{{.Dir}}/debug.sock"
-  level = "info"
-[metrics]
-  address = ""
-[plugins]
-  [plugins."io.containerd.internal.v1.opt"]
-    path = "{{.Dir}}/opt"
-  [plugins."io.containerd.grpc.v1.cri"]
-    sandbox_image = "{{.SandboxImage}}"
-    stream_server_address = "127.0.0.1"
-    stream_server_port = "0"
-    enable_selinux = false
-    disable_apparmor = true
-    max_container_log_line_size = 16384
-    restrict_oom_score_adj = true
-    [plugins."io.containerd.grpc.v1.cri".containerd]
-      snapshotter = "overlayfs"
-      default_runtime_name = "runc"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-        runtime_type = "io.containerd.runc.v2"
-        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-          BinaryName = "{{.Runc}}"
-          Root = "{{.Dir}}/runc"
-          SystemdCgroup = false
-    [plugins."io.containerd.grpc.v1.cri".cni]
-      bin_dir = "/usr/lib/cni"
-      conf_dir = "{{.Dir}}/net.d"
-      max_conf_num = 1
-`))
-
-var conflistTemplate = template.Must(template.New("conflist").Parse(`{ "cniVersion": "1.0.0", "name": "{{.Network}}",
-  "plugins": [
-    { "type": "bridge", "bridge": "{{.Bridge}}", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-      "ipam": { "type": "host-local", "ranges": [[{ "subnet": "{{.Subnet}}" }]],
-                "routes": [{ "dst": "0.0.0.0/0" }], "dataDir": "{{.Dir}}/ipam" } } ] }
-`))
-
-// startContainerd starts containerd in a short /tmp dir (unix socket
-// paths must stay under 108 bytes), waits until CRI reports RuntimeReady
-// and NetworkReady, imports the test and sandbox images, and registers a
-// cleanup that removes every pod, stops containerd, ends the shims it
-// started, unmounts, and removes the cgroups, bridge and dir.
+// startContainerd starts containerd (internal/containerd: generated
+// config with restrict_oom_score_adj, runc, cgroupfs, CNI bridge, its own
+// pause image as sandbox_image) in a short /tmp dir (unix socket paths
+// must stay under 108 bytes), waits for Ready, imports the busybox test
+// image with ctr, and registers a cleanup that removes every pod, stops
+// containerd, ends the shims it started, unmounts, and removes the cgroup
+// parent, the bridge and the dir.
 func startContainerd(t *testing.T) *testContainerd {
 	t.Helper()
 	requireContainerd(t)
@@ -131,157 +221,79 @@ func startContainerd(t *testing.T) *testContainerd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	suffix := randHex(3)
-	runc, _ := exec.LookPath("runc")
-	tc := &testContainerd{
-		dir:     dir,
-		sock:    filepath.Join(dir, "containerd.sock"),
-		bridge:  "bcri" + suffix, // ≤ 15 characters
-		exited:  make(chan struct{}),
-		logPath: filepath.Join(dir, "containerd.log"),
+	network := "berth-t" + randHex(3) // ≤ 15 bytes: also the bridge name
+	cidr := fmt.Sprintf("10.%d.%d.0/24", 200+int(randByte()%40), randByte())
+	sup, err := containerd.New(containerd.Config{
+		DataDir:     dir,
+		NetworkName: network,
+		ClusterCIDR: cidr,
+		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		t.Fatal(err)
 	}
-	tc.endpoint = "unix://" + tc.sock
+	ctx, cancel := context.WithCancel(context.Background())
+	tc := &testContainerd{
+		dir:      dir,
+		endpoint: sup.Endpoint(),
+		sock:     strings.TrimPrefix(sup.Endpoint(), "unix://"),
+		bridge:   network,
+		cidr:     cidr,
+		sup:      sup,
+		cancel:   cancel,
+		done:     make(chan error, 1),
+	}
 	t.Cleanup(func() { tc.cleanup(t) })
 
-	var cfg, conf bytes.Buffer
-	b := randByte()
-	params := map[string]string{
-		"Dir": dir, "Sock": tc.sock, "SandboxImage": sandboxImage, "Runc": runc,
-		"Network": "bcri-" + suffix, "Bridge": tc.bridge,
-		"Subnet": fmt.Sprintf("10.%d.%d.0/24", 200+int(b%40), randByte()),
-	}
-	if err := configTemplate.Execute(&cfg, params); err != nil {
-		t.Fatal(err)
-	}
-	if err := conflistTemplate.Execute(&conf, params); err != nil {
-		t.Fatal(err)
-	}
-	must(t, os.MkdirAll(filepath.Join(dir, "net.d"), 0o755))
-	must(t, os.WriteFile(filepath.Join(dir, "config.toml"), cfg.Bytes(), 0o644))
-	must(t, os.WriteFile(filepath.Join(dir, "net.d", "10-bcri.conflist"), conf.Bytes(), 0o644))
-
-	// Build the images while containerd starts.
-	type built struct {
-		paths []string
-		err   error
-	}
-	images := make(chan built, 1)
+	// Build the test image while containerd starts.
+	image := make(chan error, 1)
+	var tarPath string
 	go func() {
-		p1, err := critest.BuildBusyboxOCI(dir, testImage)
-		if err != nil {
-			images <- built{err: err}
-			return
-		}
-		p2, err := critest.BuildBusyboxOCIWithCmd(dir, sandboxImage, []string{"sleep", "2147483647"})
-		images <- built{paths: []string{p1, p2}, err: err}
+		var err error
+		tarPath, err = critest.BuildBusyboxOCI(dir, testImage)
+		image <- err
 	}()
 
 	start := time.Now()
-	if err := tc.start(filepath.Join(dir, "config.toml")); err != nil {
+	go func() { tc.done <- sup.Run(ctx) }()
+	select {
+	case <-sup.Ready():
+	case err := <-tc.done:
+		tc.done <- err
+		t.Fatalf("containerd: %v\n%s", err, tc.logTail())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("containerd not ready after 60 s\n%s", tc.logTail())
+	}
+	t.Logf("containerd ready in %v (%s, sandbox image %s)", time.Since(start).Round(time.Millisecond), dir, sup.PauseImage())
+
+	if err := <-image; err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := tc.waitReady(ctx); err != nil {
-		t.Fatalf("containerd not ready: %v\n%s", err, tc.logTail())
-	}
-	t.Logf("containerd ready in %v (%s)", time.Since(start).Round(time.Millisecond), dir)
-
-	bi := <-images
-	if bi.err != nil {
-		t.Fatal(bi.err)
-	}
 	start = time.Now()
-	for _, p := range bi.paths {
-		out, err := exec.CommandContext(ctx, "ctr", "--address", tc.sock, "-n", "k8s.io", "images", "import", p).CombinedOutput()
-		if err != nil {
-			t.Fatalf("ctr images import %s: %v\n%s", p, err, out)
-		}
-	}
-	// CRI learns about imported images from containerd events: wait until it sees them.
-	c := tc.dial(t)
-	for _, ref := range []string{testImage, sandboxImage} {
-		for {
-			img, err := c.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: ref})
-			if err != nil {
-				t.Fatalf("ImageStatus(%s): %v", ref, err)
-			}
-			if img != nil {
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("image %s imported but CRI does not see it", ref)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	t.Logf("images built and imported in %v", time.Since(start).Round(time.Millisecond))
-	return tc
-}
-
-// start runs containerd in its own process group. The goroutine that
-// starts it keeps its OS thread locked until containerd exits, so that
-// Pdeathsig (sent when that thread dies) only fires if the test binary
-// dies.
-func (tc *testContainerd) start(config string) error {
-	logf, err := os.Create(tc.logPath)
+	ictx, icancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer icancel()
+	out, err := exec.CommandContext(ictx, "ctr", "--address", tc.sock, "-n", "k8s.io", "images", "import", tarPath).CombinedOutput()
 	if err != nil {
-		return err
+		t.Fatalf("ctr images import %s: %v\n%s", tarPath, err, out)
 	}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		defer logf.Close()
-		cmd := exec.Command("containerd", "--config", config)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-		if err := cmd.Start(); err != nil {
-			started <- err
-			close(tc.exited)
-			return
+	// CRI learns about imported images from containerd's events: wait for it.
+	c := tc.dial(t)
+	for {
+		img, err := c.ImageStatus(ictx, &runtimeapi.ImageSpec{Image: testImage})
+		if err != nil {
+			t.Fatalf("ImageStatus(%s): %v", testImage, err)
 		}
-		tc.cmd = cmd
-		started <- nil
-		tc.waitErr = cmd.Wait()
-		close(tc.exited)
-	}()
-	return <-started
-}
-
-func (tc *testContainerd) waitReady(ctx context.Context) error {
-	var last error
-	for ctx.Err() == nil {
-		select {
-		case <-tc.exited:
-			return fmt.Errorf("containerd exited: %v", tc.waitErr)
-		default:
+		if img != nil {
+			break
 		}
-		if _, err := os.Stat(tc.sock); err == nil {
-			c, err := cri.Dial(ctx, tc.endpoint)
-			if err == nil {
-				st, err := c.Status(ctx)
-				c.Close()
-				if err == nil && condition(st, runtimeapi.RuntimeReady) && condition(st, runtimeapi.NetworkReady) {
-					return nil
-				}
-				last = fmt.Errorf("status %v, %v", st, err)
-			} else {
-				last = err
-			}
+		if ictx.Err() != nil {
+			t.Fatalf("image %s imported but CRI does not see it", testImage)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("%v (last: %v)", ctx.Err(), last)
-}
-
-func condition(st *runtimeapi.RuntimeStatus, typ string) bool {
-	for _, c := range st.GetConditions() {
-		if c.GetType() == typ {
-			return c.GetStatus()
-		}
-	}
-	return false
+	t.Logf("test image built and imported in %v", time.Since(start).Round(time.Millisecond))
+	return tc
 }
 
 // dial returns a Client that is closed when t ends.
@@ -298,7 +310,7 @@ func (tc *testContainerd) dial(t *testing.T) *cri.Client {
 }
 
 func (tc *testContainerd) logTail() string {
-	b, _ := os.ReadFile(tc.logPath)
+	b, _ := os.ReadFile(tc.sup.LogPath())
 	if len(b) > 4000 {
 		b = b[len(b)-4000:]
 	}
@@ -307,36 +319,30 @@ func (tc *testContainerd) logTail() string {
 
 // cleanup undoes startContainerd, in the order runtime-notes.md gives:
 // pods via CRI (shims outlive containerd and hold mounts, netns and
-// cgroups), containerd (SIGTERM, SIGKILL after 5 s), the shims it started
-// (found by their -address argument), mounts under dir, the cgroup
-// parent, the bridge, dir.
+// cgroups), containerd (internal/containerd: SIGTERM, SIGKILL after 5 s),
+// the shims it started (found by their -address argument), mounts under
+// dir, the cgroup parent, the bridge, dir.
 func (tc *testContainerd) cleanup(t *testing.T) {
-	if tc.cmd != nil {
-		select {
-		case <-tc.exited:
-		default:
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			if c, err := cri.Dial(ctx, tc.endpoint); err == nil {
-				pods, _ := c.ListPodSandbox(ctx, nil)
-				for _, p := range pods {
-					if err := c.StopPodSandbox(ctx, p.GetId()); err != nil {
-						t.Logf("cleanup: stop sandbox %s: %v", p.GetId(), err)
-					}
-					if err := c.RemovePodSandbox(ctx, p.GetId()); err != nil {
-						t.Logf("cleanup: remove sandbox %s: %v", p.GetId(), err)
-					}
-				}
-				c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	if c, err := cri.Dial(ctx, tc.endpoint); err == nil {
+		pods, _ := c.ListPodSandbox(ctx, nil)
+		for _, p := range pods {
+			if err := c.StopPodSandbox(ctx, p.GetId()); err != nil {
+				t.Logf("cleanup: stop sandbox %s: %v", p.GetId(), err)
 			}
-			cancel()
-			_ = tc.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-tc.exited:
-			case <-time.After(5 * time.Second):
-				_ = tc.cmd.Process.Kill()
-				<-tc.exited
+			if err := c.RemovePodSandbox(ctx, p.GetId()); err != nil {
+				t.Logf("cleanup: remove sandbox %s: %v", p.GetId(), err)
 			}
 		}
+		c.Close()
+	}
+	cancel()
+	tc.cancel()
+	if err := <-tc.done; err != nil {
+		t.Logf("cleanup: containerd: %v", err)
+	}
+	if t.Failed() {
+		t.Logf("containerd log (tail):\n%s", tc.logTail())
 	}
 	for _, pid := range shimsOf(tc.sock) {
 		t.Logf("cleanup: killing leftover shim %d", pid)
@@ -349,9 +355,6 @@ func (tc *testContainerd) cleanup(t *testing.T) {
 	}
 	removeCgroup(critest.CgroupParent)
 	_ = exec.Command("ip", "link", "del", tc.bridge).Run()
-	if t.Failed() {
-		t.Logf("containerd log (tail):\n%s", tc.logTail())
-	}
 	if err := os.RemoveAll(tc.dir); err != nil {
 		t.Logf("cleanup: %v", err)
 	}
@@ -424,12 +427,3 @@ func randByte() byte {
 	_, _ = rand.Read(b)
 	return b[0]
 }
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-var _ = errors.Is

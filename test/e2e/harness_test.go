@@ -78,6 +78,7 @@ type server struct {
 	dataDir  string
 	args     []string
 	cacheDir string
+	agent    bool // runs the node agent (no --disable-agent)
 
 	cmd     *exec.Cmd
 	logPath string
@@ -97,10 +98,18 @@ type server struct {
 // startServer starts `berth server` on dataDir and waits for its kubeconfig.
 func startServer(t *testing.T, dataDir string, extraArgs ...string) *server {
 	t.Helper()
+	return startServerWith(t, dataDir, false, extraArgs...)
+}
+
+// startServerWith starts `berth server`; withAgent runs the node agent
+// (and containerd) too instead of passing --disable-agent.
+func startServerWith(t *testing.T, dataDir string, withAgent bool, extraArgs ...string) *server {
+	t.Helper()
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
 	s := &server{
+		agent:    withAgent,
 		t:        t,
 		dataDir:  dataDir,
 		args:     extraArgs,
@@ -140,7 +149,11 @@ func (s *server) start(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"server", "--data-dir", s.dataDir, "--listen", "127.0.0.1:0", "--disable-agent"}, s.args...)
+	args := []string{"server", "--data-dir", s.dataDir, "--listen", "127.0.0.1:0"}
+	if !s.agent {
+		args = append(args, "--disable-agent")
+	}
+	args = append(args, s.args...)
 	cmd := exec.Command(berthBin, args...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile

@@ -491,7 +491,7 @@ func (f *Runtime) RemovePodSandbox(ctx context.Context, sandboxID string) (err e
 		return nil // CRI: idempotent
 	}
 	f.stopSandbox(s) // containerd stops a ready sandbox first
-	for _, cid := range s.containers {
+	for _, cid := range slices.Clone(s.containers) {
 		f.removeContainer(f.containers[cid])
 	}
 	delete(f.names, s.name)
@@ -934,19 +934,15 @@ func (f *Runtime) ImageStatus(ctx context.Context, spec *runtimeapi.ImageSpec) (
 	return img.toCRI(), nil
 }
 
-func (f *Runtime) ListImages(ctx context.Context, filter *runtimeapi.ImageFilter) (_ []*runtimeapi.Image, err error) {
+// ListImages lists every image: like containerd 1.6 it ignores filter.
+func (f *Runtime) ListImages(ctx context.Context, _ *runtimeapi.ImageFilter) (_ []*runtimeapi.Image, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	defer f.record(Call{Method: "ListImages"}, &err)
 	if err := f.begin(ctx, "ListImages"); err != nil {
 		return nil, err
 	}
-	if ref := filter.GetImage().GetImage(); ref != "" {
-		if img := f.findImage(ref); img != nil {
-			return []*runtimeapi.Image{img.toCRI()}, nil
-		}
-		return nil, nil
-	}
+	// The filter is ignored, as containerd 1.6 does.
 	var out []*runtimeapi.Image
 	for _, id := range slices.Sorted(maps.Keys(f.images)) {
 		out = append(out, f.images[id].toCRI())

@@ -1,0 +1,100 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/testutil/testregistry"
+)
+
+var nodeCounter atomic.Int32
+
+// nodeSkipReason says why tests that run real containers cannot run here.
+func nodeSkipReason() string {
+	if os.Geteuid() != 0 {
+		return "running pods needs root (containerd, runc, CNI)"
+	}
+	for _, bin := range []string{"containerd", "ctr", "runc"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return bin + " not installed (make test installs it: scripts/install-deps.sh)"
+		}
+	}
+	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
+		return "CNI plugins not installed in /usr/lib/cni (containernetworking-plugins)"
+	}
+	if _, err := os.Stat(testregistry.BusyboxPath); err != nil {
+		return "busybox-static not installed (test images are built from /bin/busybox)"
+	}
+	return ""
+}
+
+// startNode starts `berth server` with its node agent on a pod range of its
+// own (two servers must not share a bridge subnet), and deletes every pod
+// before the server stops, so that no container outlives the test.
+func startNode(t *testing.T, extraArgs ...string) *server {
+	t.Helper()
+	if r := nodeSkipReason(); r != "" {
+		t.Skip(r)
+	}
+	n := (os.Getpid()*7 + int(nodeCounter.Add(1))) % 250
+	dir, err := os.MkdirTemp("/tmp", "berth-node-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"--cluster-cidr", fmt.Sprintf("10.201.%d.0/24", n)}, extraArgs...)
+	s := startServerWith(t, dir, true, args...)
+	t.Cleanup(func() {
+		if s.running() {
+			_, _, _ = s.kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=0", "--force", "--wait=true", "--timeout=60s")
+			deadline := time.Now().Add(60 * time.Second)
+			for time.Now().Before(deadline) {
+				out, _, err := s.kubectl("get", "pods", "-A", "-o", "name")
+				if err == nil && strings.TrimSpace(out) == "" {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			// Let the agent remove the sandboxes of the deleted pods.
+			deadline = time.Now().Add(30 * time.Second)
+			for time.Now().Before(deadline) {
+				out, err := exec.Command("ctr", "--address", dir+"/containerd/containerd.sock", "-n", "k8s.io", "containers", "ls", "-q").Output()
+				if err == nil && strings.TrimSpace(string(out)) == "" {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+	})
+	t.Cleanup(func() {
+		if !t.Failed() {
+			os.RemoveAll(dir)
+		}
+	})
+	return s
+}
+
+// podField reads one jsonpath of a pod.
+func (s *server) podField(t testing.TB, ns, pod, jsonpath string) string {
+	t.Helper()
+	out, _, err := s.kubectl("-n", ns, "get", "pod", pod, "-o", "jsonpath="+jsonpath)
+	if err != nil {
+		return ""
+	}
+	return out
+}
+
+// waitPod polls until the pod's jsonpath equals want.
+func (s *server) waitPod(t testing.TB, ns, pod, jsonpath, want string, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, func() error {
+		if got := s.podField(t, ns, pod, jsonpath); got != want {
+			return fmt.Errorf("pod %s/%s %s = %q, want %q", ns, pod, jsonpath, got, want)
+		}
+		return nil
+	})
+}
