@@ -64,6 +64,26 @@ type Agent struct {
 	backoff *backoff
 	// lastPLEG is each container's state at the previous relist.
 	lastPLEG map[string]string
+	// rtName is the runtime's name for container IDs ("containerd").
+	rtName string
+}
+
+// runtimeName is the CRI runtime's name, asked once.
+func (a *Agent) runtimeName(ctx context.Context) string {
+	a.mu.Lock()
+	name := a.rtName
+	a.mu.Unlock()
+	if name != "" {
+		return name
+	}
+	name = "containerd"
+	if v, err := a.cfg.Runtime.Version(ctx); err == nil && v.RuntimeName != "" {
+		name = v.RuntimeName
+		a.mu.Lock()
+		a.rtName = name
+		a.mu.Unlock()
+	}
+	return name
 }
 
 // New validates cfg.

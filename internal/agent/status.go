@@ -176,10 +176,7 @@ func (a *Agent) containerStatuses(ctx context.Context, pod *corev1.Pod, specs []
 	if len(specs) == 0 {
 		return nil
 	}
-	runtimeName := "containerd"
-	if v, err := a.cfg.Runtime.Version(ctx); err == nil && v.RuntimeName != "" {
-		runtimeName = v.RuntimeName
-	}
+	runtimeName := a.runtimeName(ctx)
 	out := make([]corev1.ContainerStatus, 0, len(specs))
 	for i := range specs {
 		c := &specs[i]

@@ -40,9 +40,12 @@ type Config struct {
 	Tokens map[string]string
 	// ServiceCIDR is where ClusterIPs are allocated from, e.g. 10.96.0.0/12.
 	ServiceCIDR string
-	// AgentDialer, if set, connects to a node's kubelet endpoint for logs,
-	// exec, attach and port-forward.
-	Log *slog.Logger
+	// KubeletClientTLS, if set, is how the server connects to a node
+	// agent's kubelet endpoint for pods/log, exec, attach and portforward:
+	// a client certificate the agents accept and the CA their serving
+	// certificates chain to. Nil: those subresources answer 503.
+	KubeletClientTLS *tls.Config
+	Log              *slog.Logger
 	// Version is reported at /version.
 	Version version.Info
 }

@@ -15,6 +15,7 @@ import (
 // missing directory is not an error; call it once the pod's containers are
 // gone.
 func (m *Manager) Cleanup(podDir string) error {
+	podDir = filepath.Clean(podDir)
 	m.mu.Lock()
 	var states []*podVolumes
 	for uid, st := range m.pods {

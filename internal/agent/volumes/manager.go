@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -186,6 +187,7 @@ func (m *Manager) Untrack(uid types.UID) {
 }
 
 func (m *Manager) track(pod *corev1.Pod, podDir string) *podVolumes {
+	podDir = filepath.Clean(podDir)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st, ok := m.pods[pod.UID]
