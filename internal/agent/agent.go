@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/agent/prober"
 	"github.com/berth-dev/berth/internal/cri"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,9 +39,6 @@ type Config struct {
 	// Images ensures a container's image is present (pull policy,
 	// credentials, back-off). Default: a manager over Runtime.
 	Images ImageEnsurer
-	// Probes runs readiness, liveness and startup probes; nil: containers
-	// with a readiness probe are never ready.
-	Probes Prober
 	// Volumes prepares volumes (emptyDir, configMap, secret, …); nil: none.
 	Volumes VolumeMounter
 	Log     *slog.Logger
@@ -57,7 +55,7 @@ type Agent struct {
 	pods        listerscorev1.PodLister
 	ready       chan struct{}
 	volumes     VolumeMounter
-	probes      Prober
+	probes      *prober.Manager
 
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
@@ -97,7 +95,19 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: cfg.Log, nodeIP: cfg.NodeIP, kubeletPort: cfg.KubeletPort,
 		ready: make(chan struct{}), workers: map[types.UID]*podWorker{}, backoff: newBackoff(), lastPLEG: map[string]string{}}
 	a.volumes = cfg.Volumes
-	a.probes = cfg.Probes
+	pm, err := prober.New(prober.Config{Runtime: cfg.Runtime, KubeletVersion: KubeletVersion, Log: cfg.Log,
+		OnChange: func(uid types.UID) {
+			a.mu.Lock()
+			w := a.workers[uid]
+			a.mu.Unlock()
+			if w != nil {
+				w.poke()
+			}
+		}})
+	if err != nil {
+		return nil, err
+	}
+	a.probes = pm
 	if a.nodeIP == "" {
 		a.nodeIP = hostIP()
 	}
@@ -117,6 +127,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.cfg.Client.CoreV1().Events("")})
 	defer a.broadcaster.Shutdown()
 	a.recorder = a.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.cfg.NodeName})
+	a.probes.SetRecorder(a.recorder)
+	probeCtx, stopProbes := context.WithCancel(ctx)
+	defer stopProbes()
+	go func() { _ = a.probes.Run(probeCtx) }()
 
 	for {
 		if err := a.registerNode(ctx); err == nil {

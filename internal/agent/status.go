@@ -89,6 +89,7 @@ func (a *Agent) updateStatus(ctx context.Context, pod *corev1.Pod, rt *podRuntim
 		}
 	}
 	setCondition(&st, corev1.PodScheduled, true, "", now)
+	a.probes.Sync(pod, &st)
 	if equality.Semantic.DeepEqual(withoutTimes(old), withoutTimes(st)) {
 		return
 	}
@@ -228,9 +229,9 @@ func (a *Agent) containerStatuses(ctx context.Context, pod *corev1.Pod, specs []
 			cs.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: r.reason, Message: r.message}}
 		}
 		if state.Running != nil {
-			started := true
+			started := a.isStarted(pod, c, latest.Id)
 			cs.Started = &started
-			cs.Ready = a.isReady(pod, c, latest.Id)
+			cs.Ready = started && a.isReady(pod, c, latest.Id)
 		}
 		out = append(out, cs)
 	}

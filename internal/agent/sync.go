@@ -76,6 +76,7 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 			return false, 2 * time.Second
 		}
 		a.backoff.forget(string(w.uid))
+		a.probes.Remove(w.uid)
 		return true, 0
 	}
 	if err != nil {
@@ -197,6 +198,19 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 			}
 			latest := inst[0]
 			if latest.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+				if d, kill := a.probes.ShouldKill(pod, c, latest.Id); kill {
+					// A failed liveness or startup probe: stop it; the exit
+					// then goes through the restart policy and back-off.
+					a.recorder.Event(pod, corev1.EventTypeNormal, "Killing", d.Message)
+					grace := time.Duration(d.GracePeriodSeconds) * time.Second
+					if grace < 2*time.Second {
+						grace = 2 * time.Second
+					}
+					cctx, cancel := context.WithTimeout(ctx, grace+criTimeout)
+					_ = a.cfg.Runtime.StopContainer(cctx, latest.Id, grace)
+					cancel()
+					requeue = 100 * time.Millisecond
+				}
 				continue
 			}
 			if latest.State == runtimeapi.ContainerState_CONTAINER_EXITED {

@@ -14,7 +14,7 @@
 // after successThreshold successes or failureThreshold failures in a row.
 // Liveness and readiness probes wait until the startup probe has
 // succeeded. A liveness failure (or a startup failure) puts the worker on
-// hold: the agent kills the container (Kill) and the restarted instance
+// hold: the agent kills the container (ShouldKill) and the restarted instance
 // gets new workers. Every failed probe records a Warning Unhealthy event,
 // as the kubelet does; OnChange tells the agent that a result changed.
 package prober
@@ -41,6 +41,8 @@ import (
 type Runtime interface {
 	ExecSync(ctx context.Context, containerID string, cmd []string, timeout time.Duration) (cri.ExecResult, error)
 }
+
+var _ Runtime = cri.Runtime(nil)
 
 // DefaultKubeletVersion is the version in the probes' User-Agent
 // (kube-probe/<major>.<minor>) when Config.KubeletVersion is empty.
@@ -355,13 +357,13 @@ func (m *Manager) Started(pod types.UID, container, containerID string) bool {
 }
 
 // LivenessFailed reports whether a container instance failed its liveness
-// probe failureThreshold times in a row: the agent must kill it (Kill).
+// probe failureThreshold times in a row: the agent must kill it (ShouldKill).
 func (m *Manager) LivenessFailed(pod types.UID, container, containerID string) bool {
 	return m.resultOf(workerKey{pod, container, liveness, TrimContainerID(containerID)}) == resultFailure
 }
 
 // StartupFailed reports whether a container instance failed its startup
-// probe failureThreshold times in a row: the agent must kill it (Kill).
+// probe failureThreshold times in a row: the agent must kill it (ShouldKill).
 func (m *Manager) StartupFailed(pod types.UID, container, containerID string) bool {
 	return m.resultOf(workerKey{pod, container, startup, TrimContainerID(containerID)}) == resultFailure
 }
@@ -407,11 +409,13 @@ type KillDecision struct {
 	GracePeriodSeconds int64
 }
 
-// Kill reports whether the container instance must be killed because it
-// failed its liveness probe (checked first) or its startup probe, and how.
-// After the kill the container restarts per the pod's restartPolicy, with
-// the usual crash-loop back-off.
-func (m *Manager) Kill(pod *corev1.Pod, container *corev1.Container, containerID string) (KillDecision, bool) {
+// ShouldKill reports whether a running container instance must be killed
+// because it failed its liveness probe (checked first) or its startup
+// probe, and how: the agent records a Normal Killing event with
+// d.Message and stops the container with d.GracePeriodSeconds. The
+// container then restarts per the pod's restartPolicy, with the usual
+// crash-loop back-off, and the new instance gets fresh probes.
+func (m *Manager) ShouldKill(pod *corev1.Pod, container *corev1.Container, containerID string) (KillDecision, bool) {
 	var probe *corev1.Probe
 	var d KillDecision
 	switch {

@@ -375,16 +375,16 @@ func TestStartupFailureKills(t *testing.T) {
 	h.rt.set("c1", 1, "")
 	h.m.Sync(pod, running(h.clock.Now(), "app", "c1"))
 	h.step(0)
-	if _, kill := h.m.Kill(pod, &c, "c1"); kill {
+	if _, kill := h.m.ShouldKill(pod, &c, "c1"); kill {
 		t.Fatal("killed after one failure of two")
 	}
 	h.step(10 * time.Second)
 	if !h.m.StartupFailed(podUID, "app", "c1") || h.m.Started(podUID, "app", "c1") {
 		t.Fatal("startup probe did not fail after failureThreshold failures")
 	}
-	d, kill := h.m.Kill(pod, &c, "containerd://c1")
+	d, kill := h.m.ShouldKill(pod, &c, "containerd://c1")
 	if want := (KillDecision{Probe: "startup", Message: "Container app failed startup probe, will be restarted", GracePeriodSeconds: 30}); !kill || d != want {
-		t.Errorf("Kill() = %+v, %v; want %+v", d, kill, want)
+		t.Errorf("ShouldKill() = %+v, %v; want %+v", d, kill, want)
 	}
 	h.step(10 * time.Second)
 	h.step(10 * time.Second)
@@ -404,9 +404,9 @@ func TestRestartStartsOver(t *testing.T) {
 	if !h.m.LivenessFailed(podUID, "app", "c1") {
 		t.Fatal("liveness did not fail")
 	}
-	d, kill := h.m.Kill(pod, &c, "c1")
+	d, kill := h.m.ShouldKill(pod, &c, "c1")
 	if want := "Container app failed liveness probe, will be restarted"; !kill || d.Message != want || d.Probe != "liveness" {
-		t.Fatalf("Kill() = %+v, %v; want %q", d, kill, want)
+		t.Fatalf("ShouldKill() = %+v, %v; want %q", d, kill, want)
 	}
 	h.changed()
 
@@ -530,8 +530,8 @@ func TestDeletionStopsLivenessAndStartup(t *testing.T) {
 	if !h.m.Started(podUID, "app", "c1") || h.m.StartupFailed(podUID, "app", "c1") || h.m.LivenessFailed(podUID, "app", "c1") {
 		t.Error("startup/liveness do not count as passed during termination")
 	}
-	if _, kill := h.m.Kill(pod, &c, "c1"); kill {
-		t.Error("Kill during termination")
+	if _, kill := h.m.ShouldKill(pod, &c, "c1"); kill {
+		t.Error("ShouldKill during termination")
 	}
 	h.rt.take()
 	h.step(10 * time.Second)
@@ -697,14 +697,14 @@ func TestKillDecision(t *testing.T) {
 			if tt.mod != nil {
 				tt.mod(pod, cc)
 			}
-			got, kill := h.m.Kill(pod, cc, "containerd://c1")
+			got, kill := h.m.ShouldKill(pod, cc, "containerd://c1")
 			if !kill || got != tt.want {
-				t.Errorf("Kill() = %+v, %v; want %+v", got, kill, tt.want)
+				t.Errorf("ShouldKill() = %+v, %v; want %+v", got, kill, tt.want)
 			}
 		})
 	}
-	if _, kill := h.m.Kill(testPod(c), &c, "c2"); kill {
-		t.Error("Kill for another instance")
+	if _, kill := h.m.ShouldKill(testPod(c), &c, "c2"); kill {
+		t.Error("ShouldKill for another instance")
 	}
 }
 

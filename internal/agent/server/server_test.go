@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/internal/agent/server/streamtest"
+	"github.com/berth-dev/berth/internal/cri/fakecri"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -469,5 +471,74 @@ func TestPortForward(t *testing.T) {
 	}
 	if len(a.rt.forwards) == 0 || a.rt.forwards[len(a.rt.forwards)-1].PodSandboxId != "sb-1" {
 		t.Errorf("CRI port-forward requests %v", a.rt.forwards)
+	}
+}
+
+// TestLogsWithFakeCRI runs a crash-and-restart through the shared CRI
+// fake, with the labels and log paths the agent gives containers, and
+// reads both instances' logs over HTTP.
+func TestLogsWithFakeCRI(t *testing.T) {
+	pod := testPod(corev1.RestartPolicyAlways)
+	rt := fakecri.New()
+	image := "registry.test/app:1"
+	rt.AddImage(image)
+	logDir := t.TempDir()
+	ctx := context.Background()
+	sbCfg := &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: pod.Name, Namespace: pod.Namespace, Uid: string(pod.UID)},
+		Labels:       map[string]string{labelPodUID: string(pod.UID)},
+		LogDirectory: logDir,
+	}
+	sb, err := rt.RunPodSandbox(ctx, sbCfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func(attempt uint32) string {
+		t.Helper()
+		id, err := rt.CreateContainer(ctx, sb, &runtimeapi.ContainerConfig{
+			Metadata: &runtimeapi.ContainerMetadata{Name: "app", Attempt: attempt},
+			Image:    &runtimeapi.ImageSpec{Image: image},
+			Labels:   map[string]string{labelPodUID: string(pod.UID), labelContainerName: "app"},
+			LogPath:  "app/" + strconv.Itoa(int(attempt)) + ".log",
+		}, sbCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rt.StartContainer(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(logDir+"/app", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(logDir+"/app/"+strconv.Itoa(int(attempt))+".log", []byte(criLog("stdout F attempt "+strconv.Itoa(int(attempt)))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	rt.ScriptContainer("app", fakecri.Behaviour{})
+	first := start(0)
+	if err := rt.ExitContainer(first, 1, fakecri.ReasonError, ""); err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(rt, fakePods{"ns/web": pod}, nil)
+	get := func(query string) (int, string) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest("GET", "/containerLogs/ns/web/app"+query, nil))
+		return rec.Code, rec.Body.String()
+	}
+	// Crash-looping: the exit is both the current log and the previous.
+	if code, body := get(""); code != 200 || body != "attempt 0\n" {
+		t.Errorf("logs while crash-looping: %d %q", code, body)
+	}
+	if code, body := get("?previous=true"); code != 200 || body != "attempt 0\n" {
+		t.Errorf("logs --previous while crash-looping: %d %q", code, body)
+	}
+	start(1)
+	if code, body := get(""); code != 200 || body != "attempt 1\n" {
+		t.Errorf("logs after the restart: %d %q", code, body)
+	}
+	if code, body := get("?previous=true"); code != 200 || body != "attempt 0\n" {
+		t.Errorf("logs --previous after the restart: %d %q", code, body)
 	}
 }
