@@ -219,5 +219,9 @@ func (a *Agent) stopWorkers() {
 
 // podDir is where a pod's logs and agent-written files live.
 func (a *Agent) podDir(pod *corev1.Pod) string {
-	return filepath.Join(a.cfg.DataDir, "pods", fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID))
+	return a.podDirOf(pod.Namespace, pod.Name, pod.UID)
+}
+
+func (a *Agent) podDirOf(namespace, name string, uid types.UID) string {
+	return filepath.Join(a.cfg.DataDir, "pods", fmt.Sprintf("%s_%s_%s", namespace, name, uid))
 }

@@ -16,6 +16,11 @@ import (
 // container's mounts. Set by the volumes package; nil serves no volumes.
 type VolumeMounter interface {
 	Mounts(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podDir string) ([]*runtimeapi.Mount, error)
+	// Track keeps a running pod's configMap, secret and downward API
+	// volumes up to date (also for pods adopted after a restart).
+	Track(pod *corev1.Pod, podDir string)
+	// Cleanup removes a deleted pod's volumes.
+	Cleanup(podDir string) error
 }
 
 // containerMounts returns the kubelet-managed mounts (/etc/hosts, the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"time"
 
@@ -75,6 +76,13 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 			a.log.Warn("cleaning up a removed pod", "pod", w.namespace+"/"+w.name, "err", err)
 			return false, 2 * time.Second
 		}
+		dir := a.podDirOf(w.namespace, w.name, w.uid)
+		if a.volumes != nil {
+			if err := a.volumes.Cleanup(dir); err != nil {
+				a.log.Warn("removing a deleted pod's volumes", "pod", w.namespace+"/"+w.name, "err", err)
+			}
+		}
+		_ = os.RemoveAll(dir)
 		a.backoff.forget(string(w.uid))
 		a.probes.Remove(w.uid)
 		return true, 0
@@ -97,6 +105,9 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 			_ = a.killPod(ctx, pod, rt, 0)
 		}
 		return false, resyncInterval
+	}
+	if a.volumes != nil {
+		a.volumes.Track(pod, a.podDir(pod))
 	}
 	requeue = w.syncPod(ctx, pod, rt)
 	return false, requeue
@@ -300,6 +311,13 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 		return
 	}
 	cfg, err := a.containerConfig(ctx, pod, c, ref, attempt, podIP, init)
+	var mountErr interface{ EventMessage() string }
+	if errors.As(err, &mountErr) {
+		// As the kubelet: the pod stays ContainerCreating, the event says why.
+		w.reasons[c.Name] = waitReason{"ContainerCreating", ""}
+		a.recorder.Event(pod, corev1.EventTypeWarning, "FailedMount", mountErr.EventMessage())
+		return
+	}
 	if err != nil {
 		w.reasons[c.Name] = waitReason{"CreateContainerConfigError", err.Error()}
 		a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)

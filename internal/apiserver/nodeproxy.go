@@ -160,22 +160,17 @@ func logParams(q url.Values, podName string, params url.Values) error {
 }
 
 // streamParams turns PodExecOptions / PodAttachOptions into the
-// kubelet's parameters. stdout and stderr default to on, as in
-// Kubernetes' v1 defaulting.
+// kubelet's parameters. stdout and stderr are always on: Kubernetes' v1
+// defaulting sets them after reading the query, and the kubelet drops
+// stderr when there is a terminal.
 func streamParams(q url.Values, exec bool, params url.Values) {
-	flag := func(name string, dflt bool) bool {
-		if _, ok := q[name]; !ok {
-			return dflt
-		}
-		return queryBool(q, name)
+	if queryBool(q, "stdin") {
+		params.Set("input", "1")
 	}
-	for _, p := range []struct {
-		query, kubelet string
-		dflt           bool
-	}{{"stdin", "input", false}, {"stdout", "output", true}, {"stderr", "error", true}, {"tty", "tty", false}} {
-		if flag(p.query, p.dflt) {
-			params.Set(p.kubelet, "1")
-		}
+	params.Set("output", "1")
+	params.Set("error", "1")
+	if queryBool(q, "tty") {
+		params.Set("tty", "1")
 	}
 	if exec {
 		for _, c := range q["command"] {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/agent"
+	"github.com/berth-dev/berth/internal/agent/volumes"
 	"github.com/berth-dev/berth/internal/containerd"
 	"github.com/berth-dev/berth/internal/cri"
 	"k8s.io/client-go/kubernetes"
@@ -87,8 +88,14 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 		return nil, fmt.Errorf("connecting to the container runtime at %s: %w", endpoint, err)
 	}
 	na.runtime = rt
+	vm, err := volumes.New(volumes.Config{Client: client, Log: cfg.Log})
+	if err != nil {
+		na.stopRuntime()
+		return nil, err
+	}
+	go func() { _ = vm.Run(ctx) }()
 	a, err := agent.New(agent.Config{Client: client, Runtime: rt, NodeName: cfg.NodeName,
-		DataDir: filepath.Join(cfg.DataDir, "agent"), PodCIDR: cfg.ClusterCIDR, Log: cfg.Log})
+		DataDir: filepath.Join(cfg.DataDir, "agent"), PodCIDR: cfg.ClusterCIDR, Volumes: vm, Log: cfg.Log})
 	if err != nil {
 		na.stopRuntime()
 		return nil, err

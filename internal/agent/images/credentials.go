@@ -19,6 +19,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/internal/agent/keyring"
+	"github.com/berth-dev/berth/internal/cri"
 )
 
 // SecretGetter reads one secret. The manager only ever asks for the pod's
@@ -215,6 +216,9 @@ func (pc *podCredentials) scrub(err error) error {
 	text := scrubText(err.Error(), pc.values)
 	if text == err.Error() {
 		return err
+	}
+	if ce, ok := err.(*cri.Error); ok {
+		return cri.NewError(ce.Code, scrubText(ce.Message, pc.values))
 	}
 	return errors.New(text)
 }

@@ -411,7 +411,7 @@ func (e *ensure) criPull(cr *credential) (string, error) {
 	if err != nil {
 		err = e.creds.scrub(err)
 		rep.Result, rep.Error = "failed", err.Error()
-		rep.Class = classify(rep.Error)
+		rep.Class = classify(cri.Message(err))
 	}
 	e.att.Attempts = append(e.att.Attempts, rep)
 	return ref, err
@@ -423,16 +423,17 @@ func (e *ensure) note() string {
 	return " (berth: " + credentialSummary(e.ref, e.creds, e.att.Attempts) + ")"
 }
 
-// evalCRIPullErr classifies a CRI pull error as the kubelet does.
+// evalCRIPullErr classifies a CRI pull error as the kubelet does, by the
+// runtime's own message (without berth's typed-error prefix).
 func evalCRIPullErr(image string, err error) (reason, msg string) {
-	text := err.Error()
+	text := cri.Message(err)
 	switch {
 	case strings.HasPrefix(text, ReasonRegistryUnavailable):
 		return ReasonRegistryUnavailable, fmt.Sprintf("image pull failed for %s because the registry is unavailable%s", image, strings.TrimPrefix(text, ReasonRegistryUnavailable))
 	case strings.HasPrefix(text, ReasonSignatureValidationFailed):
 		return ReasonSignatureValidationFailed, fmt.Sprintf("image pull failed for %s because the signature validation failed%s", image, strings.TrimPrefix(text, ReasonSignatureValidationFailed))
 	}
-	return ReasonErrImagePull, text
+	return ReasonErrImagePull, err.Error()
 }
 
 // withDefaultTag is the kubelet's applyDefaultImageTag: ":<tag>" appended to

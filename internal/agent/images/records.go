@@ -169,6 +169,10 @@ func (s *recordStore) dropIntentLocked(image string, log *slog.Logger) {
 func (s *recordStore) recordPulled(image string, ref imageref.Ref, imageRef string, creds *ImagePullCredentials, log *slog.Logger) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if imageRef == "" {
+		s.dropIntentLocked(image, log)
+		return
+	}
 	if err := s.writePulledLocked(ref.Repository(), imageRef, creds); err != nil {
 		log.Error("writing image pulled record", "image", image, "imageRef", imageRef, "err", err)
 		return
