@@ -27,7 +27,10 @@ type AgentConfig struct {
 	// containerd as a child with a generated config.
 	ContainerRuntimeEndpoint string
 	ClusterCIDR              string
-	Log                      *slog.Logger
+	// RegistryCAs maps registry hosts to CA files for HTTPS registries
+	// with a private CA (--registry-ca HOST=FILE).
+	RegistryCAs map[string]string
+	Log         *slog.Logger
 }
 
 // nodeAgent is a running agent with its runtime.
@@ -52,7 +55,7 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 	na := &nodeAgent{stopRuntime: func() {}, done: make(chan error, 1)}
 	endpoint := cfg.ContainerRuntimeEndpoint
 	if endpoint == "" {
-		cd, err := containerd.New(containerd.Config{DataDir: cfg.DataDir, ClusterCIDR: cfg.ClusterCIDR, Log: cfg.Log})
+		cd, err := containerd.New(containerd.Config{DataDir: cfg.DataDir, ClusterCIDR: cfg.ClusterCIDR, RegistryCAs: cfg.RegistryCAs, Log: cfg.Log})
 		if err != nil {
 			return nil, err
 		}

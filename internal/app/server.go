@@ -41,6 +41,7 @@ type ServerConfig struct {
 	// ContainerRuntimeEndpoint uses an existing CRI runtime instead of a
 	// containerd child.
 	ContainerRuntimeEndpoint string
+	RegistryCAs              map[string]string
 	ServiceCIDR              string
 	ClusterCIDR              string
 	Log                      *slog.Logger
@@ -143,7 +144,8 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	var na *nodeAgent
 	if !cfg.DisableAgent {
 		na, err = startAgent(ctx, AgentConfig{DataDir: cfg.DataDir, NodeName: cfg.NodeName,
-			ContainerRuntimeEndpoint: cfg.ContainerRuntimeEndpoint, ClusterCIDR: cfg.ClusterCIDR, Log: cfg.Log}, client)
+			ContainerRuntimeEndpoint: cfg.ContainerRuntimeEndpoint, ClusterCIDR: cfg.ClusterCIDR,
+			RegistryCAs: cfg.RegistryCAs, Log: cfg.Log}, client)
 		if err != nil {
 			cancel()
 			wg.Wait()

@@ -31,6 +31,10 @@ type Config struct {
 	// shared by every runtime on the host and keyed by this name, so the
 	// default, "berth-<hash of DataDir>", is unique per data dir.
 	NetworkName string
+	// RegistryCAs maps a registry host ("harbor.example.com" or
+	// "10.0.0.5:5000") to a PEM CA bundle file that signs its HTTPS
+	// certificate; containerd trusts it for pulls from that host only.
+	RegistryCAs map[string]string
 	// Log receives supervision events (default slog.Default()).
 	Log *slog.Logger
 }
@@ -299,4 +303,11 @@ func renderConflist(l layout) string {
 		panic(err) // plain structs of strings and bools always marshal
 	}
 	return string(out) + "\n"
+}
+
+// renderHostsTOML is certs.d/<host>/hosts.toml for a registry served over
+// HTTPS with a private CA.
+func renderHostsTOML(host, caFile string) string {
+	return fmt.Sprintf("server = %s\n\n[host.%s]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = %s\n",
+		tomlQuote("https://"+host), tomlQuote("https://"+host), tomlQuote(caFile))
 }

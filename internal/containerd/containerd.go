@@ -45,6 +45,7 @@ type Containerd struct {
 	bin   string
 	log   *slog.Logger
 	pause pauseImage
+	cas   map[string]string // registry host → CA file
 
 	restartMin time.Duration // first back-off; a field so tests can shorten it
 
@@ -75,6 +76,7 @@ func New(cfg Config) (*Containerd, error) {
 		bin:   bin,
 		log:   log.With("component", "containerd"),
 		pause: img,
+		cas:   cfg.RegistryCAs,
 
 		restartMin: restartMin,
 		ready:      make(chan struct{}),
@@ -149,6 +151,22 @@ func (c *Containerd) writeFiles(runc string) error {
 	}
 	if err := writeFileAtomic(c.l.configFile, []byte(renderConfig(c.l, PauseImageRef, runc)), 0o644); err != nil {
 		return err
+	}
+	for host, ca := range c.cas {
+		abs, err := filepath.Abs(ca)
+		if err != nil {
+			return fmt.Errorf("containerd: registry CA for %s: %w", host, err)
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("containerd: registry CA for %s: %w", host, err)
+		}
+		dir := filepath.Join(c.l.certsDir, host)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("containerd: %w", err)
+		}
+		if err := writeFileAtomic(filepath.Join(dir, "hosts.toml"), []byte(renderHostsTOML(host, abs)), 0o644); err != nil {
+			return err
+		}
 	}
 	// max_conf_num = 1 loads the first file by name: leave only ours.
 	entries, err := os.ReadDir(c.l.confDir)
