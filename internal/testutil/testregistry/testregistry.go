@@ -39,13 +39,23 @@ type Registry struct {
 	Host     string // 127.0.0.1:PORT
 	Username string
 	Password string
-	cmd      *exec.Cmd
+	// CAFile is the CA that signs the registry's certificate (HTTPS only).
+	CAFile string
+	// TokenRealm is the token server's URL (token auth only).
+	TokenRealm string
+	cmd        *exec.Cmd
 }
 
 // Options configure Start.
 type Options struct {
-	// Username and Password turn on htpasswd basic auth.
+	// Username and Password turn on htpasswd basic auth (or, with Token,
+	// the credentials the token server accepts).
 	Username, Password string
+	// Token uses the Docker Distribution bearer-token flow with a token
+	// server run by the test, instead of basic auth.
+	Token bool
+	// TLS serves HTTPS with a certificate from a private CA (CAFile).
+	TLS bool
 }
 
 // Start runs docker-registry on a free loopback port until the test ends.
@@ -64,7 +74,17 @@ func Start(t testing.TB, opts Options) *Registry {
 	host := ln.Addr().String()
 	ln.Close()
 	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\n  accesslog: {disabled: true}\nstorage:\n  filesystem: {rootdirectory: %s}\n  delete: {enabled: true}\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), host)
-	if opts.Username != "" {
+	r := &Registry{Host: host, Username: opts.Username, Password: opts.Password}
+	if opts.TLS {
+		snippet, ca := tlsConfig(t, dir)
+		cfg += snippet
+		r.CAFile = ca
+	}
+	if opts.Token {
+		ts, snippet := startTokenServer(t, dir, opts.Username, opts.Password)
+		cfg += snippet
+		r.TokenRealm = ts.url + "/token"
+	} else if opts.Username != "" {
 		hash, err := bcrypt.GenerateFromPassword([]byte(opts.Password), bcrypt.MinCost)
 		if err != nil {
 			t.Fatal(err)
@@ -84,7 +104,7 @@ func Start(t testing.TB, opts Options) *Registry {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	r := &Registry{Host: host, Username: opts.Username, Password: opts.Password, cmd: cmd}
+	r.cmd = cmd
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
@@ -98,8 +118,12 @@ func Start(t testing.TB, opts Options) *Registry {
 		logf.Close()
 	})
 	deadline := time.Now().Add(20 * time.Second)
+	scheme := "http://"
+	if opts.TLS {
+		scheme = "https://"
+	}
 	for {
-		resp, err := http.Get("http://" + host + "/v2/")
+		resp, err := r.httpClient().Get(scheme + host + "/v2/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
@@ -260,7 +284,11 @@ func (r *Registry) Push(t testing.TB, repoTag string, spec Image) (ref string, d
 		t.Fatal(err)
 	}
 	ref = r.Host + "/" + repoTag
-	tag, err := name.ParseReference(ref, name.Insecure)
+	nameOpts := []name.Option{name.Insecure}
+	if r.CAFile != "" {
+		nameOpts = nil
+	}
+	tag, err := name.ParseReference(ref, nameOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +296,7 @@ func (r *Registry) Push(t testing.TB, repoTag string, spec Image) (ref string, d
 	if r.Username != "" {
 		auth = &authn.Basic{Username: r.Username, Password: r.Password}
 	}
-	if err := remote.Write(tag, img, remote.WithAuth(auth)); err != nil {
+	if err := remote.Write(tag, img, remote.WithAuth(auth), remote.WithTransport(r.httpClient().Transport)); err != nil {
 		t.Fatalf("pushing %s: %v", ref, err)
 	}
 	d, err := img.Digest()
