@@ -85,6 +85,9 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 		_ = os.RemoveAll(dir)
 		a.backoff.forget(string(w.uid))
 		a.probes.Remove(w.uid)
+		if f, ok := a.cfg.Images.(interface{ ForgetPod(string) }); ok {
+			f.ForgetPod(string(w.uid))
+		}
 		return true, 0
 	}
 	if err != nil {

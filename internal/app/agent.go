@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/agent"
+	"github.com/berth-dev/berth/internal/agent/images"
 	"github.com/berth-dev/berth/internal/agent/volumes"
 	"github.com/berth-dev/berth/internal/containerd"
 	"github.com/berth-dev/berth/internal/cri"
@@ -30,7 +31,11 @@ type AgentConfig struct {
 	// RegistryCAs maps registry hosts to CA files for HTTPS registries
 	// with a private CA (--registry-ca HOST=FILE).
 	RegistryCAs map[string]string
-	Log         *slog.Logger
+	// ImagePullCredentialsVerificationPolicy is KEP-2535's policy:
+	// NeverVerify, NeverVerifyPreloadedImages (default),
+	// NeverVerifyAllowlistedImages or AlwaysVerify.
+	ImagePullCredentialsVerificationPolicy string
+	Log                                    *slog.Logger
 }
 
 // nodeAgent is a running agent with its runtime.
@@ -97,8 +102,15 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 		return nil, err
 	}
 	go func() { _ = vm.Run(ctx) }()
+	agentDir := filepath.Join(cfg.DataDir, "agent")
+	imgs, err := images.New(images.Config{Runtime: rt, Secrets: images.SecretsFromClient(client), DataDir: agentDir,
+		VerificationPolicy: cfg.ImagePullCredentialsVerificationPolicy, Log: cfg.Log.With("component", "images")})
+	if err != nil {
+		na.stopRuntime()
+		return nil, err
+	}
 	a, err := agent.New(agent.Config{Client: client, Runtime: rt, NodeName: cfg.NodeName,
-		DataDir: filepath.Join(cfg.DataDir, "agent"), PodCIDR: cfg.ClusterCIDR, Volumes: vm, Log: cfg.Log})
+		DataDir: agentDir, PodCIDR: cfg.ClusterCIDR, Volumes: vm, Images: imgs, Log: cfg.Log})
 	if err != nil {
 		na.stopRuntime()
 		return nil, err

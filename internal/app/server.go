@@ -42,9 +42,11 @@ type ServerConfig struct {
 	// containerd child.
 	ContainerRuntimeEndpoint string
 	RegistryCAs              map[string]string
-	ServiceCIDR              string
-	ClusterCIDR              string
-	Log                      *slog.Logger
+	// ImagePullCredentialsVerificationPolicy: see AgentConfig.
+	ImagePullCredentialsVerificationPolicy string
+	ServiceCIDR                            string
+	ClusterCIDR                            string
+	Log                                    *slog.Logger
 }
 
 // KubeconfigPath is where the admin kubeconfig is written once ready.
@@ -145,7 +147,8 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	if !cfg.DisableAgent {
 		na, err = startAgent(ctx, AgentConfig{DataDir: cfg.DataDir, NodeName: cfg.NodeName,
 			ContainerRuntimeEndpoint: cfg.ContainerRuntimeEndpoint, ClusterCIDR: cfg.ClusterCIDR,
-			RegistryCAs: cfg.RegistryCAs, Log: cfg.Log}, client)
+			RegistryCAs: cfg.RegistryCAs, ImagePullCredentialsVerificationPolicy: cfg.ImagePullCredentialsVerificationPolicy,
+			Log: cfg.Log}, client)
 		if err != nil {
 			cancel()
 			wg.Wait()

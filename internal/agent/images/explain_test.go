@@ -72,6 +72,11 @@ func TestExplainRecord(t *testing.T) {
 	if !strings.Contains(got.Decision, "back-off (10s)") {
 		t.Errorf("back-off decision = %q", got.Decision)
 	}
+	e.ensure(m, pod) // still in back-off: the verdict does not nest
+	again, _ := LoadExplain(e.dir, string(pod.UID), "app")
+	if again.Verdict != got.Verdict || strings.Count(again.Verdict, "Waiting") != 1 {
+		t.Errorf("second back-off verdict = %q, want %q", again.Verdict, got.Verdict)
+	}
 }
 
 func TestExplainVerdicts(t *testing.T) {
@@ -103,8 +108,10 @@ func TestExplainVerdicts(t *testing.T) {
 			verdict: "Pulled docker.io/library/busybox:latest without credentials (the pod has no imagePullSecrets).",
 		},
 		{
-			name:    "not found",
-			setup:   func(e *env) { e.rt.InjectError("PullImage", fmt.Errorf(`failed to resolve reference "docker.io/library/nope:1": docker.io/library/nope:1: not found`)) },
+			name: "not found",
+			setup: func(e *env) {
+				e.rt.InjectError("PullImage", fmt.Errorf(`failed to resolve reference "docker.io/library/nope:1": docker.io/library/nope:1: not found`))
+			},
 			pod:     newPod("team", "p", "nope:1", corev1.PullAlways),
 			verdict: "The registry docker.io has no image docker.io/library/nope:1 (not found): check the repository name and the tag or digest.",
 		},

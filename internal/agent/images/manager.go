@@ -125,14 +125,14 @@ func New(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	return &Manager{
-		rt:      cfg.Runtime,
-		secrets: cfg.Secrets,
-		dataDir: cfg.DataDir,
-		policy:  policy,
-		log:     cfg.Log,
-		clock:   cfg.Clock,
-		backoff: flowcontrol.NewFakeBackOff(BackOffInitial, BackOffMax, cfg.Clock),
-		store:   store,
+		rt:          cfg.Runtime,
+		secrets:     cfg.Secrets,
+		dataDir:     cfg.DataDir,
+		policy:      policy,
+		log:         cfg.Log,
+		clock:       cfg.Clock,
+		backoff:     flowcontrol.NewFakeBackOff(BackOffInitial, BackOffMax, cfg.Clock),
+		store:       store,
 		prevErr:     map[string]string{},
 		backoffKeys: map[string]struct{}{},
 		explain:     map[string]*PullAttempt{},
@@ -317,7 +317,11 @@ func (e *ensure) pull() (string, error) {
 		}
 		e.att.Decision = fmt.Sprintf("not pulled: waiting out the pull back-off (%s) after the previous failure", m.backoff.Get(key))
 		e.att.Verdict = "Waiting before the next pull attempt."
-		if last != nil && len(last.Attempts) > 0 {
+		switch {
+		case last == nil || len(last.Attempts) == 0:
+		case last.Reason == ReasonImagePullBackOff:
+			e.att.Attempts, e.att.Verdict = last.Attempts, last.Verdict
+		default:
 			e.att.Attempts = last.Attempts
 			e.att.Verdict = "Waiting before the next pull attempt; the last one failed: " + last.Verdict
 		}

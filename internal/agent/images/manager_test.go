@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc/codes"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/berth-dev/berth/internal/cri"
 	"github.com/berth-dev/berth/internal/cri/fakecri"
 )
 
@@ -163,26 +165,29 @@ func TestPulledEventDurationsAndSize(t *testing.T) {
 
 func TestCRIErrorClassification(t *testing.T) {
 	tests := []struct {
-		err        string
+		err        error
 		wantReason string
 		wantMsg    string
 	}{
-		{"RegistryUnavailable: dial tcp 10.0.0.1:443: connection refused", "RegistryUnavailable",
+		{fmt.Errorf("RegistryUnavailable: dial tcp 10.0.0.1:443: connection refused"), "RegistryUnavailable",
 			"image pull failed for busybox:1.36 because the registry is unavailable: dial tcp 10.0.0.1:443: connection refused"},
-		{"SignatureValidationFailed: no valid signature", "SignatureValidationFailed",
+		// A runtime answering with codes.Unavailable: berth's typed prefix must not hide the reason.
+		{cri.NewError(codes.Unavailable, "RegistryUnavailable: mirror down"), "RegistryUnavailable",
+			"image pull failed for busybox:1.36 because the registry is unavailable: mirror down"},
+		{fmt.Errorf("SignatureValidationFailed: no valid signature"), "SignatureValidationFailed",
 			"image pull failed for busybox:1.36 because the signature validation failed: no valid signature"},
-		{"rpc error: something else", "ErrImagePull", "rpc error: something else"},
+		{fmt.Errorf("rpc error: something else"), "ErrImagePull", "rpc error: something else"},
 	}
 	for _, tc := range tests {
-		t.Run(tc.wantReason, func(t *testing.T) {
+		t.Run(tc.wantMsg, func(t *testing.T) {
 			e := newEnv(t)
-			e.rt.ScriptPull("busybox:1.36", fakecri.PullScript{Err: fmt.Errorf("%s", tc.err)})
+			e.rt.ScriptPull("busybox:1.36", fakecri.PullScript{Err: tc.err})
 			r := e.ensure(e.manager(), newPod("ns", "p", "busybox:1.36", corev1.PullIfNotPresent))
 			note := " (berth: pulled without credentials: the pod has no imagePullSecrets)"
 			if r.reason != tc.wantReason || r.message != tc.wantMsg+note {
 				t.Errorf("EnsureImage() = %q, %q; want %q, %q", r.reason, r.message, tc.wantReason, tc.wantMsg+note)
 			}
-			wantFailed := fmt.Sprintf("Warning Failed Failed to pull image %q: %s%s", "busybox:1.36", tc.err, note)
+			wantFailed := fmt.Sprintf("Warning Failed Failed to pull image %q: %v%s", "busybox:1.36", tc.err, note)
 			if !hasEvent(r.events, wantFailed) {
 				t.Errorf("events = %q, want %q", r.events, wantFailed)
 			}
