@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 )
 
@@ -85,8 +86,8 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 		_ = os.RemoveAll(dir)
 		a.backoff.forget(string(w.uid))
 		a.probes.Remove(w.uid)
-		if f, ok := a.cfg.Images.(interface{ ForgetPod(string) }); ok {
-			f.ForgetPod(string(w.uid))
+		if f, ok := a.cfg.Images.(interface{ ForgetPod(types.UID) }); ok {
+			f.ForgetPod(w.uid)
 		}
 		return true, 0
 	}
