@@ -19,7 +19,7 @@ func New() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serverCmd(), agentCmd())
+	root.AddCommand(serverCmd(), agentCmd(), explainCmd())
 	return root
 }
 
