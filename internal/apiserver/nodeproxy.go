@@ -1,10 +1,12 @@
 package apiserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -407,7 +409,7 @@ func kubeletError(resp *http.Response, podName string) error {
 // back from WebSocket to SPDY.
 func (s *Server) proxyUpgrade(w http.ResponseWriter, r *http.Request, loc *url.URL) {
 	h := proxy.NewUpgradeAwareHandler(loc, s.kubeletTransport(), false, true, upgradeResponder{})
-	ctx := klog.NewContext(r.Context(), logr.FromSlogHandler(s.log.Handler()))
+	ctx := klog.NewContext(r.Context(), proxyLogger(s.log))
 	out := r.Clone(ctx)
 	// The caller's credentials are for this server, not the node's.
 	out.Header.Del("Authorization")
@@ -424,4 +426,30 @@ type upgradeResponder struct{}
 
 func (upgradeResponder) Error(w http.ResponseWriter, _ *http.Request, err error) {
 	writeError(w, backendError(err))
+}
+
+// proxyLogger is the klog logger the upgrade proxy reports through: the
+// server's log, at debug level, because what the proxy calls errors are
+// clients and runtimes hanging up, which is how streams end.
+func proxyLogger(log *slog.Logger) logr.Logger {
+	return logr.FromSlogHandler(debugHandler{log.Handler()})
+}
+
+// debugHandler logs every record at debug level or below.
+type debugHandler struct{ slog.Handler }
+
+func (h debugHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.Handler.Enabled(ctx, min(l, slog.LevelDebug))
+}
+
+func (h debugHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = min(r.Level, slog.LevelDebug)
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h debugHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return debugHandler{h.Handler.WithAttrs(as)}
+}
+func (h debugHandler) WithGroup(name string) slog.Handler {
+	return debugHandler{h.Handler.WithGroup(name)}
 }

@@ -299,4 +299,3 @@ func orNone(s string) string {
 	}
 	return s
 }
-

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -200,7 +202,7 @@ func (s *Server) proxyStream(w http.ResponseWriter, r *http.Request, loc string)
 	}
 	h := proxy.NewUpgradeAwareHandler(u, nil, false, true, responder{s})
 	// The proxy logs through klog: send that to the agent's log.
-	r = r.WithContext(klog.NewContext(r.Context(), logr.FromSlogHandler(s.log.Handler())))
+	r = r.WithContext(klog.NewContext(r.Context(), proxyLogger(s.log)))
 	h.ServeHTTP(w, r)
 }
 
@@ -215,4 +217,30 @@ func (rp responder) Error(w http.ResponseWriter, r *http.Request, err error) {
 		code = int(status.Status().Code) // "Upgrade request required" is a 400
 	}
 	httpError(w, code, err)
+}
+
+// proxyLogger is the klog logger the upgrade proxy reports through: the
+// server's log, at debug level, because what the proxy calls errors are
+// clients and runtimes hanging up, which is how streams end.
+func proxyLogger(log *slog.Logger) logr.Logger {
+	return logr.FromSlogHandler(debugHandler{log.Handler()})
+}
+
+// debugHandler logs every record at debug level or below.
+type debugHandler struct{ slog.Handler }
+
+func (h debugHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.Handler.Enabled(ctx, min(l, slog.LevelDebug))
+}
+
+func (h debugHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = min(r.Level, slog.LevelDebug)
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h debugHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return debugHandler{h.Handler.WithAttrs(as)}
+}
+func (h debugHandler) WithGroup(name string) slog.Handler {
+	return debugHandler{h.Handler.WithGroup(name)}
 }
