@@ -110,13 +110,24 @@ func startTokenServer(t testing.TB, dir, username, password string) (*tokenServe
 
 func (ts *tokenServer) serve(w http.ResponseWriter, r *http.Request) {
 	user, pass, ok := r.BasicAuth()
+	scopes := r.URL.Query()["scope"]
+	service := r.URL.Query().Get("service")
+	if r.Method == http.MethodPost {
+		// The OAuth2 password grant containerd tries first.
+		_ = r.ParseForm()
+		if r.PostForm.Get("grant_type") == "password" {
+			user, pass, ok = r.PostForm.Get("username"), r.PostForm.Get("password"), true
+		}
+		scopes = strings.Fields(r.PostForm.Get("scope"))
+		service = r.PostForm.Get("service")
+	}
 	var access []map[string]any
 	if ok {
 		if user != ts.username || pass != ts.password {
 			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"invalid username or password"}]}`, http.StatusUnauthorized)
 			return
 		}
-		for _, scope := range r.URL.Query()["scope"] {
+		for _, scope := range scopes {
 			parts := strings.Split(scope, ":")
 			if len(parts) != 3 {
 				continue
@@ -127,7 +138,7 @@ func (ts *tokenServer) serve(w http.ResponseWriter, r *http.Request) {
 		user = ""
 	}
 	now := time.Now()
-	claims := map[string]any{"iss": ts.issuer, "sub": user, "aud": r.URL.Query().Get("service"),
+	claims := map[string]any{"iss": ts.issuer, "sub": user, "aud": service,
 		"exp": now.Add(5 * time.Minute).Unix(), "nbf": now.Add(-time.Minute).Unix(), "iat": now.Unix(),
 		"jti": base64.RawURLEncoding.EncodeToString([]byte(now.String())), "access": access}
 	header := map[string]any{"typ": "JWT", "alg": "ES256", "x5c": []string{base64.StdEncoding.EncodeToString(ts.signer.der)}}
