@@ -12,6 +12,7 @@ import (
 	"github.com/berth-dev/berth/internal/agent/prober"
 	"github.com/berth-dev/berth/internal/cri"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
@@ -224,4 +225,15 @@ func (a *Agent) podDir(pod *corev1.Pod) string {
 
 func (a *Agent) podDirOf(namespace, name string, uid types.UID) string {
 	return filepath.Join(a.cfg.DataDir, "pods", fmt.Sprintf("%s_%s_%s", namespace, name, uid))
+}
+
+// GetPod returns a pod bound to this node from the informer cache, for the
+// kubelet endpoint.
+func (a *Agent) GetPod(namespace, name string) (*corev1.Pod, error) {
+	select {
+	case <-a.ready:
+	default:
+		return nil, apierrors.NewNotFound(corev1.Resource("pods"), name)
+	}
+	return a.pods.Pods(namespace).Get(name)
 }

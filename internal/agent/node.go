@@ -206,3 +206,7 @@ func hostIP() string {
 	}
 	return "127.0.0.1"
 }
+
+// HostIP is the node's default InternalIP: the first non-loopback IPv4
+// address of an interface that is up.
+func HostIP() string { return hostIP() }

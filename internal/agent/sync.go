@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -84,6 +85,7 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 			}
 		}
 		_ = os.RemoveAll(dir)
+		removePodCgroups(w.uid)
 		a.backoff.forget(string(w.uid))
 		a.probes.Remove(w.uid)
 		if f, ok := a.cfg.Images.(interface{ ForgetPod(types.UID) }); ok {
@@ -445,4 +447,22 @@ func (a *Agent) cleanupRuntime(ctx context.Context, uid string, grace time.Durat
 		}
 	}
 	return nil
+}
+
+// removePodCgroups removes the pod's cgroup parent in every hierarchy, as
+// the kubelet does: containerd creates it for the sandbox but never
+// removes it. Only empty cgroups can be removed, so this is safe.
+func removePodCgroups(uid types.UID) {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/berth/pod" + string(uid))
+	if d := "/sys/fs/cgroup/berth/pod" + string(uid); dirExists(d) {
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		_ = os.Remove(d)
+	}
+}
+
+func dirExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }

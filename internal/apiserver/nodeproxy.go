@@ -33,6 +33,10 @@ import (
 // the upgraded (SPDY or WebSocket) connection. pods/proxy, services/proxy
 // and nodes/proxy are not served.
 func (s *Server) serveNodeProxy(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	if info.res.Name == "nodes" && info.subresource == "proxy" && s.cfg.KubeletClientTLS != nil {
+		s.serveNodesProxy(w, r, info)
+		return
+	}
 	if info.res.GroupVersion.Group != "" || info.res.Name != "pods" || info.subresource == "proxy" {
 		writeError(w, &statusErr{code: http.StatusServiceUnavailable, reason: metav1.StatusReasonServiceUnavailable,
 			msg: info.res.Name + "/" + info.subresource + " is not served by berth"})
@@ -51,6 +55,15 @@ func (s *Server) serveNodeProxy(w http.ResponseWriter, r *http.Request, info req
 		writeError(w, methodNotSupported(gr, strings.ToLower(r.Method)))
 		return
 	}
+	q := r.URL.Query()
+	params := url.Values{}
+	if info.subresource == "log" {
+		// Options are checked before the pod is read, as in Kubernetes.
+		if err := logParams(q, info.name, params); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	obj, err := s.objs.get(r.Context(), info.res, info.namespace, info.name)
 	if err != nil {
 		writeError(w, err)
@@ -61,15 +74,9 @@ func (s *Server) serveNodeProxy(w http.ResponseWriter, r *http.Request, info req
 		writeError(w, fmt.Errorf("pods/%s: stored object is a %T, not a Pod", info.subresource, obj))
 		return
 	}
-	q := r.URL.Query()
 	var path string
-	params := url.Values{}
 	switch info.subresource {
 	case "log":
-		if err := logParams(q, pod.Name, params); err != nil {
-			writeError(w, err)
-			return
-		}
 		container, err := logContainerName(pod, q.Get("container"))
 		if err != nil {
 			writeError(w, err)
@@ -452,4 +459,26 @@ func (h debugHandler) WithAttrs(as []slog.Attr) slog.Handler {
 }
 func (h debugHandler) WithGroup(name string) slog.Handler {
 	return debugHandler{h.Handler.WithGroup(name)}
+}
+
+// serveNodesProxy answers GET nodes/NAME/proxy/PATH from the node agent's
+// endpoint. Only berth's own read-only paths are proxied (the node's pull
+// records for `berth explain`), not the whole kubelet API.
+func (s *Server) serveNodesProxy(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	if r.Method != http.MethodGet {
+		writeError(w, methodNotSupported(schema.GroupResource{Resource: "nodes/proxy"}, strings.ToLower(r.Method)))
+		return
+	}
+	if !strings.HasPrefix(info.proxyPath, "berth/") {
+		writeError(w, &statusErr{code: http.StatusForbidden, reason: metav1.StatusReasonForbidden,
+			msg: "nodes/proxy serves only berth's own paths (berth/...) on this API server"})
+		return
+	}
+	host, err := s.kubeletHost(r, info.name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	loc := &url.URL{Scheme: "https", Host: host, Path: "/" + info.proxyPath, RawQuery: r.URL.RawQuery}
+	s.proxyLog(w, r, loc, info.name)
 }

@@ -16,6 +16,7 @@ type requestInfo struct {
 	name        string
 	subresource string
 	verb        string // get list watch create update patch delete deletecollection
+	proxyPath   string // for .../proxy/{path}: the path to proxy to
 }
 
 // parsePath resolves /api/v1/... and /apis/<group>/<version>/... paths.
@@ -46,6 +47,11 @@ func parsePath(reg *registry.Registry, method, path string, watchParam bool) (re
 			info.namespace = parts[1]
 			parts = parts[2:]
 		}
+	}
+	if len(parts) > 3 && parts[2] == "proxy" {
+		// {resource}/{name}/proxy/{path...}: the rest is the proxied path.
+		info.proxyPath = strings.Join(parts[3:], "/")
+		parts = parts[:3]
 	}
 	if len(parts) == 0 || len(parts) > 3 {
 		return info, true, notFoundPath(path)

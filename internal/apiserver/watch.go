@@ -87,6 +87,10 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Transfer-Encoding", "chunked")
 	w.WriteHeader(http.StatusOK)
+	if flusher != nil {
+		// client-go's Watch returns only once it has the headers.
+		flusher.Flush()
+	}
 	enc := json.NewEncoder(w)
 	send := func(t watch.EventType, obj runtime.Object) error {
 		var payload any = obj

@@ -2,8 +2,11 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/agent"
 	"github.com/berth-dev/berth/internal/agent/images"
+	agentserver "github.com/berth-dev/berth/internal/agent/server"
 	"github.com/berth-dev/berth/internal/agent/volumes"
 	"github.com/berth-dev/berth/internal/containerd"
 	"github.com/berth-dev/berth/internal/cri"
@@ -35,7 +39,12 @@ type AgentConfig struct {
 	// NeverVerify, NeverVerifyPreloadedImages (default),
 	// NeverVerifyAllowlistedImages or AlwaysVerify.
 	ImagePullCredentialsVerificationPolicy string
-	Log                                    *slog.Logger
+	// KubeletServing issues the kubelet endpoint's serving certificate and
+	// KubeletClientCA verifies the API server's client certificate; without
+	// them logs, exec, attach and port-forward are not served.
+	KubeletServing  func(hosts []string) (tls.Certificate, error)
+	KubeletClientCA *x509.CertPool
+	Log             *slog.Logger
 }
 
 // nodeAgent is a running agent with its runtime.
@@ -109,7 +118,27 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 		na.stopRuntime()
 		return nil, err
 	}
-	a, err := agent.New(agent.Config{Client: client, Runtime: rt, NodeName: cfg.NodeName,
+	nodeIP := agent.HostIP()
+	var kubeletLn net.Listener
+	var kubeletTLS *tls.Config
+	if cfg.KubeletServing != nil && cfg.KubeletClientCA != nil {
+		serving, err := cfg.KubeletServing([]string{nodeIP, cfg.NodeName, "127.0.0.1"})
+		if err != nil {
+			na.stopRuntime()
+			return nil, fmt.Errorf("issuing the kubelet endpoint's certificate: %w", err)
+		}
+		kubeletTLS = &tls.Config{Certificates: []tls.Certificate{serving}, ClientCAs: cfg.KubeletClientCA}
+		// Port 0: parallel servers on one machine must not collide on 10250.
+		if kubeletLn, err = net.Listen("tcp", net.JoinHostPort(nodeIP, "0")); err != nil {
+			na.stopRuntime()
+			return nil, fmt.Errorf("listening for the kubelet endpoint on %s: %w", nodeIP, err)
+		}
+	}
+	kubeletPort := 0
+	if kubeletLn != nil {
+		kubeletPort = kubeletLn.Addr().(*net.TCPAddr).Port
+	}
+	a, err := agent.New(agent.Config{Client: client, Runtime: rt, NodeName: cfg.NodeName, NodeIP: nodeIP, KubeletPort: kubeletPort,
 		DataDir: agentDir, PodCIDR: cfg.ClusterCIDR, Volumes: vm, Images: imgs, Log: cfg.Log})
 	if err != nil {
 		na.stopRuntime()
@@ -119,6 +148,18 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 	go func() { na.done <- a.Run(ctx) }()
 	select {
 	case <-a.Ready():
+		if kubeletLn != nil {
+			ks, err := agentserver.New(agentserver.Config{Runtime: rt, Pods: agentserver.PodGetterFunc(a.GetPod),
+				Listener: kubeletLn, TLS: kubeletTLS, Log: cfg.Log, DataDir: agentDir})
+			if err != nil {
+				return nil, err
+			}
+			go func() {
+				if err := ks.Run(ctx); err != nil {
+					cfg.Log.Error("kubelet endpoint stopped", "err", err)
+				}
+			}()
+		}
 		return na, nil
 	case err := <-na.done:
 		na.stopRuntime()

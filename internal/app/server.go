@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -106,7 +107,11 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	if err != nil {
 		return err
 	}
-	srv, err := apiserver.New(apiserver.Config{
+	kubeletClientTLS, err := bundle.KubeletClientTLS()
+	if err != nil {
+		return err
+	}
+	srv, err := apiserver.New(apiserver.Config{KubeletClientTLS: kubeletClientTLS,
 		Store: store, Registry: reg, Admission: admission.Chain{Plugins: plugins},
 		Listener: ln, TLS: bundle.ServerTLS(), ServiceCIDR: cfg.ServiceCIDR, Log: cfg.Log, Version: serverVersion,
 	})
@@ -148,7 +153,8 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		na, err = startAgent(ctx, AgentConfig{DataDir: cfg.DataDir, NodeName: cfg.NodeName,
 			ContainerRuntimeEndpoint: cfg.ContainerRuntimeEndpoint, ClusterCIDR: cfg.ClusterCIDR,
 			RegistryCAs: cfg.RegistryCAs, ImagePullCredentialsVerificationPolicy: cfg.ImagePullCredentialsVerificationPolicy,
-			Log: cfg.Log}, client)
+			KubeletServing:  func(h []string) (tls.Certificate, error) { return bundle.IssueServing(cfg.NodeName, h) },
+			KubeletClientCA: bundle.CAPool(), Log: cfg.Log}, client)
 		if err != nil {
 			cancel()
 			wg.Wait()

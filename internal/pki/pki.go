@@ -208,3 +208,48 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	return writeAtomic(path, data, mode)
 }
+
+// IssueServing signs a serving certificate for hosts (the node agent's
+// kubelet endpoint).
+func (b *Bundle) IssueServing(cn string, hosts []string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := template(cn, 5*365*24*time.Hour)
+	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else if h != "" {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	cert, err := sign(tmpl, b.CA, key.Public(), b.caKey)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}, nil
+}
+
+// CAPool is a pool holding the cluster CA.
+func (b *Bundle) CAPool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(b.CA)
+	return p
+}
+
+// KubeletClientTLS is the API server's client configuration towards node
+// agents: a client certificate from the cluster CA.
+func (b *Bundle) KubeletClientTLS() (*tls.Config, error) {
+	certPEM, keyPEM, err := b.IssueClient("kube-apiserver-kubelet-client", "system:masters")
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: b.CAPool(), MinVersion: tls.VersionTLS12}, nil
+}

@@ -162,8 +162,8 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 	defer lf.close()
 	w.Header().Set("Content-Type", "text/plain")
 	w.WriteHeader(http.StatusOK)
-	// Nothing may be written yet: the first write sends the headers, so a
-	// client following an idle container knows the stream is open.
+	// Send the headers now: a client following a quiet container sees
+	// the stream open before the first line.
 	flush := func() {}
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()

@@ -22,6 +22,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/agent/images"
 	"github.com/berth-dev/berth/internal/cri"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -56,11 +58,15 @@ type Config struct {
 	// TLS holds the serving certificate and, in ClientCAs, the cluster CA
 	// that client certificates must chain to.
 	TLS *tls.Config
-	Log *slog.Logger
+	// DataDir is the agent's data dir; its pull records are served to
+	// `berth explain pull` under /berth/pullrecords/{podUID}/{container}.
+	DataDir string
+	Log     *slog.Logger
 }
 
 // Server is the endpoint. Create it with New and start it with Run.
 type Server struct {
+	dataDir string
 	rt      cri.Runtime
 	pods    PodGetter
 	ln      net.Listener
@@ -98,6 +104,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := newServer(cfg.Runtime, cfg.Pods, cfg.Log)
 	s.ln, s.tls = cfg.Listener, tc
+	s.dataDir = cfg.DataDir
 	return s, nil
 }
 
@@ -122,6 +129,15 @@ func newServer(rt cri.Runtime, pods PodGetter, log *slog.Logger) *Server {
 		mux.HandleFunc("GET "+p, s.servePortForward)
 		mux.HandleFunc("POST "+p, s.servePortForward)
 	}
+	mux.HandleFunc("GET /berth/pullrecords/{uid}/{container}", func(w http.ResponseWriter, r *http.Request) {
+		rec, err := images.LoadExplain(s.dataDir, r.PathValue("uid"), r.PathValue("container"))
+		if err != nil || s.dataDir == "" {
+			http.Error(w, "no pull record for this container", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(rec)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))

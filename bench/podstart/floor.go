@@ -1,0 +1,330 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// Labels and annotations as berth's agent writes them on CRI objects
+// (internal/agent/labels.go), so the floor's sandboxes and containers carry
+// the same metadata.
+const (
+	labelPodName       = "io.kubernetes.pod.name"
+	labelPodNamespace  = "io.kubernetes.pod.namespace"
+	labelPodUID        = "io.kubernetes.pod.uid"
+	labelContainerName = "io.kubernetes.container.name"
+	// labelManaged marks what berth's agent owns. The floor sets it to
+	// "false": berth's agent, running next to the floor on the same
+	// containerd, removes "true" sandboxes of pods its API does not have.
+	labelManaged      = "berth.dev/managed"
+	floorManagedValue = "false"
+
+	annoRestartCount        = "io.kubernetes.container.restartCount"
+	annoTerminationPath     = "io.kubernetes.container.terminationMessagePath"
+	annoTerminationPolicy   = "io.kubernetes.container.terminationMessagePolicy"
+	annoContainerHash       = "io.kubernetes.container.hash"
+	annoTerminationHostPath = "berth.dev/termination-message-host-path"
+	annoInitContainer       = "berth.dev/init-container"
+)
+
+// floor starts pods on berth's containerd the way berth's agent does, with
+// nothing around the CRI calls: no API, no watch, no status.
+type floor struct {
+	e       *env
+	dir     string // pod directories (logs, /etc/hosts, termination log), like berth's
+	image   image
+	imageID string
+	dns     *runtimeapi.DNSConfig
+	pods    []*floorPod // every pod started, for cleanup
+
+	diffs  []string // where the floor's configs differ from berth's
+	cmpErr error    // why they could not be compared
+}
+
+// floorPod is one pod's identity.
+type floorPod struct {
+	name, uid, dir string
+	sandboxID      string
+}
+
+// newFloor prepares the floor on the image berth pulled.
+func newFloor(ctx context.Context, e *env, img image, dir string) (*floor, error) {
+	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := e.rt.ImageStatus(ictx, &runtimeapi.ImageSpec{Image: img.ref})
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, fmt.Errorf("image %s is not in containerd after berth ran it", img.ref)
+	}
+	return &floor{e: e, dir: dir, image: img, imageID: st.Id, dns: resolvConf()}, nil
+}
+
+// cleanup removes whatever the floor still runs (after an error or
+// Ctrl-C; teardown would get it too, this is just earlier).
+func (f *floor) cleanup(ctx context.Context) {
+	for _, p := range f.pods {
+		_ = f.removePod(ctx, p)
+	}
+}
+
+// warmUp runs a first pod, not measured (as on berth, the first sandbox of
+// a run pays for things the measurements should not: a fresh connection,
+// the first CNI add), and compares its configs, read back from containerd,
+// with what berth sent (f.diffs).
+func (f *floor) warmUp(ctx context.Context, berthSent *sentConfig, berthErr error) (podTiming, error) {
+	progress("floor: first pod (not measured)")
+	p := f.newPod("floor-warm-up")
+	warm, err := f.startPod(ctx, p)
+	if err != nil {
+		return warm, err
+	}
+	if berthSent == nil {
+		f.cmpErr = fmt.Errorf("berth's configs could not be read back: %w", berthErr)
+	} else if mine, err := readSentConfig(ctx, f.e, p.uid); err != nil {
+		f.cmpErr = err
+	} else {
+		f.diffs = compareConfigs(berthSent, mine)
+	}
+	return warm, f.removePod(ctx, p)
+}
+
+// one measures pod i of the one-at-a-time run, then removes it (not
+// measured).
+func (f *floor) one(ctx context.Context, i int) (podTiming, error) {
+	p := f.newPod(fmt.Sprintf("floor-seq-%03d", i))
+	t, err := f.startPod(ctx, p)
+	if err != nil {
+		return t, err
+	}
+	runtimeTimes(ctx, f.e.rt, &t)
+	return t, f.removePod(ctx, p)
+}
+
+// burst starts n pods at once, then removes them.
+func (f *floor) burst(ctx context.Context, n int) ([]podTiming, time.Duration, error) {
+	pods := make([]*floorPod, n)
+	for i := range pods {
+		pods[i] = f.newPod(fmt.Sprintf("floor-burst-%03d", i))
+	}
+	ts := make([]podTiming, n)
+	err := together(ctx, n, func(ctx context.Context, i int) error {
+		t, err := f.startPod(ctx, pods[i])
+		ts[i] = t
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	all := span(ts)
+	for i := range ts {
+		runtimeTimes(ctx, f.e.rt, &ts[i])
+	}
+	progress("floor: all %d running %s after the first RunPodSandbox call; removing them", n, dur(all))
+	err = together(ctx, n, func(ctx context.Context, i int) error { return f.removePod(ctx, pods[i]) })
+	return ts, all, err
+}
+
+func (f *floor) newPod(name string) *floorPod {
+	uid := newUID()
+	f.e.addUID("floor", uid)
+	p := &floorPod{name: name, uid: uid, dir: filepath.Join(f.dir, "pods", namespace+"_"+name+"_"+uid)}
+	f.pods = append(f.pods, p)
+	return p
+}
+
+// startPod is the floor of one pod start: what berth's agent sends, in the
+// order it sends it. A call, once made, is not cancelled by Ctrl-C (ctx is
+// checked between calls): a RunPodSandbox abandoned half-way leaves a
+// network namespace, iptables rules and a shim behind that containerd no
+// longer knows about.
+func (f *floor) startPod(ctx context.Context, p *floorPod) (podTiming, error) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startTimeout)
+	defer cancel()
+	t := podTiming{name: p.name, uid: p.uid, start: time.Now()}
+	sbCfg, err := f.sandboxConfig(p)
+	if err != nil {
+		return t, err
+	}
+	if p.sandboxID, err = f.e.rt.RunPodSandbox(cctx, sbCfg, ""); err != nil {
+		return t, fmt.Errorf("RunPodSandbox %s: %w", p.name, err)
+	}
+	t.sandboxed = time.Now()
+	if err := ctx.Err(); err != nil {
+		return t, err
+	}
+	st, err := f.e.rt.PodSandboxStatus(cctx, p.sandboxID)
+	if err != nil {
+		return t, fmt.Errorf("PodSandboxStatus %s: %w", p.name, err)
+	}
+	cCfg, err := f.containerConfig(p, st.GetNetwork().GetIp())
+	if err != nil {
+		return t, err
+	}
+	if err := ctx.Err(); err != nil {
+		return t, err
+	}
+	id, err := f.e.rt.CreateContainer(cctx, p.sandboxID, cCfg, sbCfg)
+	if err != nil {
+		return t, fmt.Errorf("CreateContainer %s: %w", p.name, err)
+	}
+	if err := f.e.rt.StartContainer(cctx, id); err != nil {
+		return t, fmt.Errorf("StartContainer %s: %w", p.name, err)
+	}
+	t.running = time.Now()
+	return t, nil
+}
+
+// removePod stops and removes the sandbox (and with it the container), as
+// berth's agent does when a pod goes, and the pod's directory. Not
+// cancelled by Ctrl-C either (see startPod).
+func (f *floor) removePod(ctx context.Context, p *floorPod) error {
+	if p.sandboxID == "" {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := f.e.rt.StopPodSandbox(cctx, p.sandboxID); err != nil {
+		return fmt.Errorf("StopPodSandbox %s: %w", p.name, err)
+	}
+	if err := f.e.rt.RemovePodSandbox(cctx, p.sandboxID); err != nil {
+		return fmt.Errorf("RemovePodSandbox %s: %w", p.name, err)
+	}
+	p.sandboxID = ""
+	return os.RemoveAll(p.dir)
+}
+
+// sandboxConfig mirrors the agent's (internal/agent/config.go) for
+// benchPod: hostname, log directory, DNS from the node's resolv.conf, the
+// pod's labels, cgroup parent /berth/pod<uid>, network and IPC shared by
+// the pod, PID per container.
+func (f *floor) sandboxConfig(p *floorPod) (*runtimeapi.PodSandboxConfig, error) {
+	logDir := filepath.Join(p.dir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: p.name, Namespace: namespace, Uid: p.uid},
+		Hostname:     p.name,
+		LogDirectory: logDir,
+		DnsConfig:    f.dns,
+		Labels: map[string]string{labelPodName: p.name, labelPodNamespace: namespace, labelPodUID: p.uid,
+			labelManaged: floorManagedValue, "app": "podstart"},
+		Linux: &runtimeapi.LinuxPodSandboxConfig{
+			CgroupParent: "/berth/pod" + p.uid,
+			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+				NamespaceOptions: namespaceOptions(),
+			},
+		},
+	}, nil
+}
+
+func namespaceOptions() *runtimeapi.NamespaceOption {
+	return &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_POD, Pid: runtimeapi.NamespaceMode_CONTAINER,
+		Ipc: runtimeapi.NamespaceMode_POD}
+}
+
+// containerConfig mirrors the agent's for benchPod's container: the
+// kubelet-managed /etc/hosts and termination-log mounts (files written
+// first, as the agent does), labels and annotations, log path, best-effort
+// resources.
+func (f *floor) containerConfig(p *floorPod, podIP string) (*runtimeapi.ContainerConfig, error) {
+	c := benchPod(p.name, f.image.ref).Spec.Containers[0]
+	c.TerminationMessagePath = corev1.TerminationMessagePathDefault
+	c.TerminationMessagePolicy = corev1.TerminationMessageReadFile
+	c.ImagePullPolicy = corev1.PullIfNotPresent
+	var mounts []*runtimeapi.Mount
+	if podIP != "" {
+		hosts := filepath.Join(p.dir, "etc-hosts")
+		content := "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
+			"fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n" +
+			podIP + "\t" + p.name + "\n"
+		if err := os.WriteFile(hosts, []byte(content), 0o644); err != nil {
+			return nil, err
+		}
+		mounts = append(mounts, &runtimeapi.Mount{ContainerPath: "/etc/hosts", HostPath: hosts})
+	}
+	cdir := filepath.Join(p.dir, "containers", c.Name)
+	if err := os.MkdirAll(cdir, 0o755); err != nil {
+		return nil, err
+	}
+	termPath := filepath.Join(cdir, "termination-log-0")
+	if err := os.WriteFile(termPath, nil, 0o666); err != nil {
+		return nil, err
+	}
+	_ = os.Chmod(termPath, 0o666)
+	mounts = append(mounts, &runtimeapi.Mount{ContainerPath: c.TerminationMessagePath, HostPath: termPath})
+
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%#v", c)
+	return &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: c.Name},
+		Image:    &runtimeapi.ImageSpec{Image: f.imageID, UserSpecifiedImage: c.Image},
+		Command:  c.Command,
+		Envs:     []*runtimeapi.KeyValue{},
+		Mounts:   mounts,
+		Labels: map[string]string{labelPodName: p.name, labelPodNamespace: namespace, labelPodUID: p.uid,
+			labelContainerName: c.Name, labelManaged: floorManagedValue},
+		Annotations: map[string]string{
+			annoRestartCount: "0", annoContainerHash: strconv.FormatUint(uint64(h.Sum32()), 16),
+			annoTerminationPath: c.TerminationMessagePath, annoTerminationPolicy: string(c.TerminationMessagePolicy),
+			annoTerminationHostPath: termPath, annoInitContainer: "false",
+		},
+		LogPath: filepath.Join(c.Name, "0.log"),
+		Linux: &runtimeapi.LinuxContainerConfig{
+			Resources:       &runtimeapi.LinuxContainerResources{CpuShares: 2, OomScoreAdj: 1000},
+			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: namespaceOptions()},
+		},
+	}, nil
+}
+
+// resolvConf is the node's resolver configuration, which berth gives
+// every pod (it has no cluster DNS).
+func resolvConf() *runtimeapi.DNSConfig {
+	cfg := &runtimeapi.DNSConfig{}
+	fh, err := os.Open("/etc/resolv.conf")
+	if err != nil {
+		return cfg
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		switch fields[0] {
+		case "nameserver":
+			cfg.Servers = append(cfg.Servers, fields[1])
+		case "search":
+			cfg.Searches = fields[1:]
+		case "options":
+			cfg.Options = append(cfg.Options, fields[1:]...)
+		}
+	}
+	if len(cfg.Servers) > 3 {
+		cfg.Servers = cfg.Servers[:3]
+	}
+	return cfg
+}
+
+// newUID is a random version-4 UUID, like the API server's pod UIDs.
+func newUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
