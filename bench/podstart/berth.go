@@ -48,29 +48,12 @@ type podTiming struct {
 
 func (p podTiming) total() time.Duration { return p.running.Sub(p.start) }
 
-// memSample is the resident memory of berth and of its runtime.
-type memSample struct {
-	berth, containerd int64 // VmRSS, bytes; -1 unknown
-	shims             int   // containerd-shim processes of this containerd
-	shimRSS           int64
-}
-
-func (e *env) memory() memSample {
-	m := memSample{berth: rss(e.srv.pid()), containerd: -1}
-	if e.containerdPid > 0 {
-		m.containerd = rss(e.containerdPid)
-	}
-	m.shims, m.shimRSS = shims(e.sock)
-	return m
-}
-
 // sentConfig is what berth sent to containerd for one pod, read back
 // through CRI verbose status (containerd keeps the request's config).
 type sentConfig struct {
 	sandbox, container map[string]any // the configs as JSON objects
 	name, uid          string
 	podDir             string // the pod's directory (parent of its log directory)
-	imageID            string
 }
 
 // berth starts pods through berth's API and watches them run.
@@ -291,7 +274,7 @@ func readSentConfig(ctx context.Context, e *env, uid string) (*sentConfig, error
 	if err != nil {
 		return nil, err
 	}
-	out := &sentConfig{uid: uid, name: sbs[0].GetMetadata().GetName(), imageID: cs[0].GetImageRef()}
+	out := &sentConfig{uid: uid, name: sbs[0].GetMetadata().GetName()}
 	if out.sandbox, err = configOf(sr.GetInfo()); err != nil {
 		return nil, fmt.Errorf("sandbox verbose status: %w", err)
 	}

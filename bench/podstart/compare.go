@@ -13,8 +13,7 @@ import (
 // from both). Pod-specific values (name, UID, pod directory) are replaced
 // by placeholders first; the container hash annotation (a hash of the Go
 // struct) is not compared.
-func compareConfigs(berth, floor *sentConfig) []string {
-	var diffs []string
+func compareConfigs(berth, floor *sentConfig) (diffs []string, fields int) {
 	for _, part := range []struct {
 		what string
 		b, f map[string]any
@@ -32,6 +31,7 @@ func compareConfigs(berth, floor *sentConfig) []string {
 			if k == "annotations."+annoContainerHash {
 				continue
 			}
+			fields++
 			bv, inB := b[k]
 			fv, inF := f[k]
 			switch {
@@ -44,7 +44,7 @@ func compareConfigs(berth, floor *sentConfig) []string {
 			}
 		}
 	}
-	return diffs
+	return diffs, fields
 }
 
 // flatten turns a JSON object into path → value ("linux.cgroup_parent",

@@ -61,6 +61,22 @@ func (e *env) addUID(owner, uid string) {
 	e.mu.Unlock()
 }
 
+// memSample is the resident memory of berth and of its runtime.
+type memSample struct {
+	berth, containerd int64 // VmRSS, bytes; -1 unknown
+	shims             int   // containerd-shim processes of this containerd
+	shimRSS           int64
+}
+
+func (e *env) memory() memSample {
+	m := memSample{berth: rss(e.srv.pid()), containerd: -1}
+	if e.containerdPid > 0 {
+		m.containerd = rss(e.containerdPid)
+	}
+	m.shims, m.shimRSS = shims(e.sock)
+	return m
+}
+
 // startEnv starts berth and connects to its API and to its containerd. On
 // error the returned env (if not nil) still needs teardown.
 func startEnv(ctx context.Context, bin, dataDir, cidr string) (*env, error) {

@@ -48,8 +48,9 @@ type floor struct {
 	dns     *runtimeapi.DNSConfig
 	pods    []*floorPod // every pod started, for cleanup
 
-	diffs  []string // where the floor's configs differ from berth's
-	cmpErr error    // why they could not be compared
+	diffs    []string // where the floor's configs differ from berth's
+	compared int      // how many fields were compared
+	cmpErr   error    // why they could not be compared
 }
 
 // floorPod is one pod's identity.
@@ -96,7 +97,7 @@ func (f *floor) warmUp(ctx context.Context, berthSent *sentConfig, berthErr erro
 	} else if mine, err := readSentConfig(ctx, f.e, p.uid); err != nil {
 		f.cmpErr = err
 	} else {
-		f.diffs = compareConfigs(berthSent, mine)
+		f.diffs, f.compared = compareConfigs(berthSent, mine)
 	}
 	return warm, f.removePod(ctx, p)
 }

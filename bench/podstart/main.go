@@ -142,8 +142,9 @@ type results struct {
 
 	idle, busy, after memSample // before any pod; berth's burst running; after it was deleted
 
-	diffs  []string // where the floor's configs differ from berth's
-	cmpErr error    // why they could not be compared
+	diffs    []string // where the floor's configs differ from berth's
+	compared int      // how many config fields were compared
+	cmpErr   error    // why they could not be compared
 }
 
 // measure runs the pods. One at a time, berth's and the floor's pods
@@ -168,7 +169,7 @@ func measure(ctx context.Context, cfg config, e *env, img image, floorDir string
 	if r.floorWarm, err = f.warmUp(ctx, b.sent, b.sentErr); err != nil {
 		return nil, fmt.Errorf("floor: %w", err)
 	}
-	r.diffs, r.cmpErr = f.diffs, f.cmpErr
+	r.diffs, r.compared, r.cmpErr = f.diffs, f.compared, f.cmpErr
 
 	progress("%d pods one at a time, alternately on berth (create → Running; delete, wait until gone) "+
 		"and on the floor (RunPodSandbox … StartContainer; stop, remove)", cfg.n)

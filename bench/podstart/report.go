@@ -192,20 +192,21 @@ func report(w io.Writer, cfg config, m machine, img image, r *results) {
 	case r.cmpErr != nil:
 		p("Could not compare the floor's configs with berth's: %v.\n", r.cmpErr)
 	default:
-		p("The floor's sandbox and container configs were read back from containerd (CRI verbose status) and compared " +
-			"with berth's for its first pod (names, UIDs and pod directories replaced by placeholders; the container " +
-			"hash annotation not compared).")
+		p("The floor's sandbox and container configs were read back from containerd (CRI verbose status) and compared "+
+			"with berth's for its first pod, %d fields (names, UIDs and pod directories replaced by placeholders; the container "+
+			"hash annotation not compared).", r.compared)
 		expected, other := splitDiffs(r.diffs)
 		if len(other) == 0 {
-			p(" They match")
+			p(" They match, except %s.\n", strings.Join(expected, "; "))
 		} else {
 			p(" Differences:\n\n")
 			for _, d := range other {
 				p("- %s\n", d)
 			}
-			p("\nAlso")
+			for _, d := range expected {
+				p("- %s\n", d)
+			}
 		}
-		p(" except, on purpose, %s.\n", strings.Join(expected, "; "))
 	}
 	w.Write(out.Bytes())
 }
@@ -219,8 +220,8 @@ func splitDiffs(diffs []string) (expected, other []string) {
 		}
 		other = append(other, d)
 	}
-	expected = append(expected, fmt.Sprintf("the %s label (%q on the floor, so berth's agent does not remove its sandboxes as orphans)",
-		labelManaged, floorManagedValue))
+	expected = append(expected, fmt.Sprintf("the %s label, on purpose (%q on the floor, so that berth's agent does not "+
+		"remove the floor's sandboxes as orphans)", labelManaged, floorManagedValue))
 	return expected, other
 }
 

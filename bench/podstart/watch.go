@@ -140,9 +140,9 @@ func (t *tracker) start(ctx context.Context, cs kubernetes.Interface) error {
 			return fmt.Errorf("listing %s: %w", w.what, err)
 		}
 		// Opened in the background, from the list's resourceVersion: nothing
-		// after it is missed however long the call takes. (It can take long:
-		// berth's API server sends a watch's response headers only with its
-		// first event or bookmark, and client-go's Watch waits for them.)
+		// after it is missed however long the call takes. (It took 15 s
+		// while berth's API server sent a watch's response headers only with
+		// its first event or bookmark: client-go's Watch waits for them.)
 		go t.keepWatching(ctx, nil, rv, w.list, w.watch)
 	}
 	return nil

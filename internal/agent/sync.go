@@ -78,14 +78,7 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 			a.log.Warn("cleaning up a removed pod", "pod", w.namespace+"/"+w.name, "err", err)
 			return false, 2 * time.Second
 		}
-		dir := a.podDirOf(w.namespace, w.name, w.uid)
-		if a.volumes != nil {
-			if err := a.volumes.Cleanup(dir); err != nil {
-				a.log.Warn("removing a deleted pod's volumes", "pod", w.namespace+"/"+w.name, "err", err)
-			}
-		}
-		_ = os.RemoveAll(dir)
-		removePodCgroups(w.uid)
+		a.removePodFiles(w.namespace, w.name, w.uid)
 		a.backoff.forget(string(w.uid))
 		a.probes.Remove(w.uid)
 		if f, ok := a.cfg.Images.(interface{ ForgetPod(types.UID) }); ok {
@@ -379,6 +372,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod) (bool, time.
 	if err := a.cleanupRuntime(ctx, string(pod.UID), 0); err != nil {
 		return false, time.Second
 	}
+	a.removePodFiles(pod.Namespace, pod.Name, pod.UID)
 	err = a.cfg.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
 		GracePeriodSeconds: ptr.To[int64](0), Preconditions: &metav1.Preconditions{UID: &pod.UID}})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
@@ -465,4 +459,17 @@ func removePodCgroups(uid types.UID) {
 func dirExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.IsDir()
+}
+
+// removePodFiles removes what the agent kept on the host for a pod whose
+// containers are gone: volumes, its directory (logs included) and cgroups.
+func (a *Agent) removePodFiles(namespace, name string, uid types.UID) {
+	dir := a.podDirOf(namespace, name, uid)
+	if a.volumes != nil {
+		if err := a.volumes.Cleanup(dir); err != nil {
+			a.log.Warn("removing a deleted pod's volumes", "pod", namespace+"/"+name, "err", err)
+		}
+	}
+	_ = os.RemoveAll(dir)
+	removePodCgroups(uid)
 }

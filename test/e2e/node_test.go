@@ -46,10 +46,18 @@ func startNode(t *testing.T, extraArgs ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Registered first so that it runs last, after the server stopped.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			os.RemoveAll(dir)
+		}
+	})
 	args := append([]string{"--cluster-cidr", fmt.Sprintf("10.201.%d.0/24", n)}, extraArgs...)
 	s := startServerWith(t, dir, true, args...)
 	t.Cleanup(func() {
 		if s.running() {
+			start := time.Now()
+			defer func() { t.Logf("deleting every pod took %v", time.Since(start).Round(time.Millisecond)) }()
 			_, _, _ = s.kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=0", "--force", "--wait=true", "--timeout=60s")
 			deadline := time.Now().Add(60 * time.Second)
 			for time.Now().Before(deadline) {
@@ -68,11 +76,6 @@ func startNode(t *testing.T, extraArgs ...string) *server {
 				}
 				time.Sleep(200 * time.Millisecond)
 			}
-		}
-	})
-	t.Cleanup(func() {
-		if !t.Failed() {
-			os.RemoveAll(dir)
 		}
 	})
 	return s
