@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/app"
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 )
 
 // New returns the root command.
@@ -26,7 +28,15 @@ func New() *cobra.Command {
 func logger(level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	// client-go logs through klog; its reflector complaints when the API
+	// server stops are noise unless debugging.
+	if l <= slog.LevelDebug {
+		klog.SetSlogLogger(log)
+	} else {
+		klog.SetLogger(logr.Discard())
+	}
+	return log
 }
 
 func serverCmd() *cobra.Command {

@@ -53,7 +53,7 @@ spec:
 		if strings.TrimSpace(out) != "piped-input" {
 			t.Errorf("exec -i cat = %q, want piped-input", out)
 		}
-		if out := s.mustKubectl(t, "-n", ns, "exec", "web", "--", "printenv", "IMG_GREETING"); strings.TrimSpace(out) != "from-image" {
+		if out := s.mustKubectl(t, "-n", ns, "exec", "web", "--", "sh", "-c", "echo $IMG_GREETING"); strings.TrimSpace(out) != "from-image" {
 			t.Errorf("image ENV IMG_GREETING = %q", out)
 		}
 		// port-forward to the container's HTTP port.
