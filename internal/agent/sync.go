@@ -130,6 +130,26 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 		if len(rt.containers) > 0 {
 			_ = a.killPod(ctx, pod, rt, 0)
 		}
+		// Pull the first containers' images while the sandbox starts: the
+		// two do not depend on each other, and a pull is often the longest
+		// step. Events and results are the same as pulling afterwards.
+		own := pod.DeepCopy() // the sync goes on with pod meanwhile
+		first := own.Spec.Containers
+		if len(own.Spec.InitContainers) > 0 {
+			first = own.Spec.InitContainers[:1]
+		}
+		for i := range first {
+			c := &first[i]
+			if _, busy := w.prepulls[c.Name]; busy {
+				continue
+			}
+			ch := make(chan prepullResult, 1)
+			w.prepulls[c.Name] = ch
+			go func() {
+				ref, err := a.cfg.Images.EnsureImage(ctx, own, c, sandboxCfg, a.recorder)
+				ch <- prepullResult{ref, err}
+			}()
+		}
 		cctx, cancel := context.WithTimeout(ctx, criTimeout)
 		id, err := a.cfg.Runtime.RunPodSandbox(cctx, sandboxCfg, "")
 		cancel()
@@ -297,7 +317,15 @@ func backoffKey(pod *corev1.Pod, c *corev1.Container) string {
 func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sandboxID string,
 	sandboxCfg *runtimeapi.PodSandboxConfig, podIP string, attempt int, init bool) {
 	a := w.a
-	ref, err := a.cfg.Images.EnsureImage(ctx, pod, c, sandboxCfg, a.recorder)
+	var ref string
+	var err error
+	if ch, ok := w.prepulls[c.Name]; ok {
+		delete(w.prepulls, c.Name)
+		res := <-ch
+		ref, err = res.ref, res.err
+	} else {
+		ref, err = a.cfg.Images.EnsureImage(ctx, pod, c, sandboxCfg, a.recorder)
+	}
 	if err != nil {
 		var re *reasonError
 		if errors.As(err, &re) {

@@ -22,6 +22,14 @@ type podWorker struct {
 	// reasons holds each container's last start failure (the kubelet's
 	// reasonCache), shown as the waiting reason and message.
 	reasons map[string]waitReason
+	// prepulls are image pulls started together with the sandbox, by
+	// container name; startContainer takes their result.
+	prepulls map[string]chan prepullResult
+}
+
+type prepullResult struct {
+	ref string
+	err error
 }
 
 type waitReason struct{ reason, message string }
@@ -29,7 +37,8 @@ type waitReason struct{ reason, message string }
 func newPodWorker(a *Agent, uid types.UID, namespace, name string) *podWorker {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &podWorker{a: a, uid: uid, namespace: namespace, name: name, pokeCh: make(chan struct{}, 1),
-		ctx: ctx, cancel: cancel, done: make(chan struct{}), reasons: map[string]waitReason{}}
+		ctx: ctx, cancel: cancel, done: make(chan struct{}), reasons: map[string]waitReason{},
+		prepulls: map[string]chan prepullResult{}}
 }
 
 func (w *podWorker) poke() {
