@@ -239,6 +239,23 @@ func TestImagePulls(t *testing.T) {
 		}
 	})
 
+	t.Run("RegistryDownThenBack", func(t *testing.T) {
+		// Not parallel: it stops a registry the others use.
+		ns := "down"
+		s.namespace(t, ns)
+		img := pubImg("down/app:v1")
+		pub.Stop()
+		s.apply(t, podSpec(ns, "waiting", img, "Always"))
+		s.waitContainer(t, ns, "waiting", "ImagePullBackOff")
+		msg := s.podField(t, ns, "waiting", "{.status.containerStatuses[0].state.waiting.message}")
+		if !strings.Contains(msg, "connection refused") {
+			t.Errorf("back-off message does not say the registry is unreachable: %q", msg)
+		}
+		pub.Restart(t)
+		// The back-off (10 s, then 20 s) ends and the next pull succeeds.
+		s.waitContainer(t, ns, "waiting", "Running")
+	})
+
 	t.Run("EnsureSecretPulledImages", func(t *testing.T) {
 		ns := "kep"
 		s.namespace(t, ns)

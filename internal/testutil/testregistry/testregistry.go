@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,7 +44,11 @@ type Registry struct {
 	CAFile string
 	// TokenRealm is the token server's URL (token auth only).
 	TokenRealm string
-	cmd        *exec.Cmd
+
+	bin, dir, scheme string
+	mu               sync.Mutex
+	cmd              *exec.Cmd
+	done             chan struct{}
 }
 
 // Options configure Start.
@@ -97,42 +102,62 @@ func Start(t testing.TB, opts Options) *Registry {
 	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logf, _ := os.Create(filepath.Join(dir, "registry.log"))
-	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
+	r.bin, r.dir, r.scheme = bin, dir, "http://"
+	if opts.TLS {
+		r.scheme = "https://"
+	}
+	t.Cleanup(r.Stop)
+	r.Restart(t)
+	return r
+}
+
+// Stop stops the registry process (its storage stays for Restart).
+func (r *Registry) Stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd == nil {
+		return
+	}
+	cmd, done := r.cmd, r.done
+	r.cmd = nil
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// Restart starts the registry process (again) on the same address and
+// storage, and waits until it answers.
+func (r *Registry) Restart(t testing.TB) {
+	t.Helper()
+	r.Stop()
+	logf, _ := os.OpenFile(filepath.Join(r.dir, "registry.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd := exec.Command(r.bin, "serve", filepath.Join(r.dir, "config.yml"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	r.cmd = cmd
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-	})
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	r.mu.Lock()
+	r.cmd, r.done = cmd, done
+	r.mu.Unlock()
 	deadline := time.Now().Add(20 * time.Second)
-	scheme := "http://"
-	if opts.TLS {
-		scheme = "https://"
-	}
 	for {
-		resp, err := r.httpClient().Get(scheme + host + "/v2/")
+		resp, err := r.httpClient().Get(r.scheme + r.Host + "/v2/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
-				return r
+				return
 			}
 		}
 		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(filepath.Join(dir, "registry.log"))
-			t.Fatalf("registry on %s did not answer: %v\n%s", host, err, b)
+			b, _ := os.ReadFile(filepath.Join(r.dir, "registry.log"))
+			t.Fatalf("registry on %s did not answer: %v\n%s", r.Host, err, b)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
