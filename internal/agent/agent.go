@@ -174,8 +174,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	close(a.ready)
 	<-ctx.Done()
 	factory.Shutdown()
+	wg.Wait() // no relist can start a worker from here on
 	a.stopWorkers()
-	wg.Wait()
 	return nil
 }
 

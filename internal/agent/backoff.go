@@ -33,7 +33,7 @@ func (b *backoff) inBackoff(key string, since time.Time) (bool, time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	e, ok := b.entries[key]
-	if !ok {
+	if !ok || b.now().Sub(e.updated) > 2*maxBackoff {
 		return false, 0
 	}
 	return b.now().Sub(since) < e.delay, e.delay

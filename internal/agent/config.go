@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/dump"
 	"k8s.io/apimachinery/pkg/util/validation"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -92,6 +93,22 @@ func anyPrivileged(pod *corev1.Pod) bool {
 // computes them: spec.hostname or the pod name (truncated to 63), and
 // <subdomain>.<namespace>.svc.cluster.local when spec.subdomain is set.
 func podHostname(pod *corev1.Pod) (string, string, error) {
+	hostname, domain, err := podHostnameDomain(pod)
+	if err != nil {
+		return "", "", err
+	}
+	if pod.Spec.SetHostnameAsFQDN != nil && *pod.Spec.SetHostnameAsFQDN && domain != "" {
+		fqdn := hostname + "." + domain
+		if len(fqdn) > 64 {
+			return "", "", fmt.Errorf("failed to construct FQDN from pod hostname and cluster domain, FQDN %s is too long (64 characters is the max, %d characters requested)", fqdn, len(fqdn))
+		}
+		return fqdn, domain, nil
+	}
+	return hostname, domain, nil
+}
+
+// podHostnameDomain is the kubelet's GeneratePodHostNameAndDomain.
+func podHostnameDomain(pod *corev1.Pod) (string, string, error) {
 	hostname := pod.Name
 	if pod.Spec.Hostname != "" {
 		if msgs := validation.IsDNS1123Label(pod.Spec.Hostname); len(msgs) > 0 {
@@ -106,13 +123,6 @@ func podHostname(pod *corev1.Pod) (string, string, error) {
 	if pod.Spec.Subdomain != "" {
 		domain = pod.Spec.Subdomain + "." + pod.Namespace + ".svc.cluster.local"
 	}
-	if pod.Spec.SetHostnameAsFQDN != nil && *pod.Spec.SetHostnameAsFQDN && domain != "" {
-		fqdn := hostname + "." + domain
-		if len(fqdn) > 64 {
-			return "", "", fmt.Errorf("failed to construct FQDN from pod hostname and cluster domain, FQDN %s is too long (64 characters is the max, %d characters requested)", fqdn, len(fqdn))
-		}
-		return fqdn, domain, nil
-	}
 	return hostname, domain, nil
 }
 
@@ -125,15 +135,9 @@ func (a *Agent) dnsConfig(pod *corev1.Pod) *runtimeapi.DNSConfig {
 		cfg.Servers, cfg.Searches, cfg.Options = readResolvConf("/etc/resolv.conf")
 	}
 	if d := pod.Spec.DNSConfig; d != nil {
-		cfg.Servers = append(cfg.Servers, d.Nameservers...)
-		cfg.Searches = append(cfg.Searches, d.Searches...)
-		for _, o := range d.Options {
-			if o.Value != nil {
-				cfg.Options = append(cfg.Options, o.Name+":"+*o.Value)
-			} else {
-				cfg.Options = append(cfg.Options, o.Name)
-			}
-		}
+		cfg.Servers = omitDuplicates(append(cfg.Servers, d.Nameservers...))
+		cfg.Searches = omitDuplicates(append(cfg.Searches, d.Searches...))
+		cfg.Options = mergeDNSOptions(cfg.Options, d.Options)
 	}
 	if len(cfg.Servers) > 3 {
 		cfg.Servers = cfg.Servers[:3]
@@ -169,7 +173,7 @@ func readResolvConf(path string) (servers, searches, options []string) {
 // crash-loop back-off.
 func containerHash(c *corev1.Container) string {
 	h := fnv.New32a()
-	fmt.Fprintf(h, "%#v", *c)
+	h.Write([]byte(dump.ForHash(*c)))
 	return strconv.FormatUint(uint64(h.Sum32()), 16)
 }
 
@@ -217,7 +221,7 @@ func (a *Agent) linuxContainerConfig(pod *corev1.Pod, c *corev1.Container) *runt
 	} else {
 		res.CpuShares = 2
 	}
-	if q, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
+	if q, ok := c.Resources.Limits[corev1.ResourceCPU]; ok && !q.IsZero() {
 		res.CpuPeriod = 100000
 		res.CpuQuota = q.MilliValue() * 100000 / 1000
 		if res.CpuQuota < 1000 {
@@ -276,4 +280,52 @@ func (a *Agent) linuxContainerConfig(pod *corev1.Pod, c *corev1.Container) *runt
 		sc.SupplementalGroups = append(sc.SupplementalGroups, psc.SupplementalGroups...)
 	}
 	return &runtimeapi.LinuxContainerConfig{Resources: res, SecurityContext: sc}
+}
+
+func omitDuplicates(in []string) []string {
+	seen := map[string]bool{}
+	out := in[:0:0]
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// mergeDNSOptions: a pod option replaces a base option of the same name;
+// first-seen order is kept.
+func mergeDNSOptions(base []string, pod []corev1.PodDNSConfigOption) []string {
+	var names []string
+	vals := map[string]string{}
+	put := func(n, v string) {
+		if _, ok := vals[n]; !ok {
+			names = append(names, n)
+		}
+		vals[n] = v
+	}
+	for _, o := range base {
+		n, v, _ := strings.Cut(o, ":")
+		put(n, v)
+	}
+	for _, o := range pod {
+		put(o.Name, ptrOr(o.Value))
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if v := vals[n]; v != "" {
+			out = append(out, n+":"+v)
+		} else {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func ptrOr(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }

@@ -74,12 +74,12 @@ func mountsPath(c *corev1.Container, path string) bool {
 
 // hostsFile is the kubelet-managed /etc/hosts.
 func hostsFile(pod *corev1.Pod, podIP string) ([]byte, error) {
-	hostname, domain, err := podHostname(pod)
-	if err != nil {
+	if _, _, err := podHostname(pod); err != nil { // the FQDN must fit too
 		return nil, err
 	}
-	if i := strings.IndexByte(hostname, '.'); i > 0 && domain != "" {
-		hostname = hostname[:i]
+	hostname, domain, err := podHostnameDomain(pod)
+	if err != nil {
+		return nil, err
 	}
 	var b strings.Builder
 	b.WriteString("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n")

@@ -59,7 +59,7 @@ func (a *Agent) updateStatus(ctx context.Context, pod *corev1.Pod, rt *podRuntim
 		}
 		if allStopped {
 			st.Phase = corev1.PodFailed
-			if pod.Spec.RestartPolicy != corev1.RestartPolicyAlways && allSucceeded(st.ContainerStatuses) {
+			if allSucceeded(st.ContainerStatuses) {
 				st.Phase = corev1.PodSucceeded
 			}
 		}
@@ -313,25 +313,68 @@ func tailLog(path string, lines, maxBytes int) string {
 
 // podPhase is the kubelet's getPhase.
 func podPhase(pod *corev1.Pod, initStatuses, statuses []corev1.ContainerStatus) corev1.PodPhase {
-	for _, cs := range initStatuses {
-		if isSidecar(pod, cs.Name) {
+	find := func(list []corev1.ContainerStatus, name string) *corev1.ContainerStatus {
+		for i := range list {
+			if list[i].Name == name {
+				return &list[i]
+			}
+		}
+		return nil
+	}
+	pendingInit, failedInit, pendingSidecars := 0, 0, 0
+	unknown, running, waiting, stopped, succeeded := 0, 0, 0, 0, 0
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		cs := find(initStatuses, c.Name)
+		if c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+			switch {
+			case cs == nil, cs.State.Running != nil:
+				pendingInit++
+			case cs.State.Terminated != nil:
+				if cs.State.Terminated.ExitCode != 0 {
+					failedInit++
+				}
+			case cs.State.Waiting != nil:
+				if l := cs.LastTerminationState.Terminated; l != nil {
+					if l.ExitCode != 0 {
+						failedInit++
+					}
+				} else {
+					pendingInit++
+				}
+			default:
+				pendingInit++
+			}
 			continue
 		}
-		if t := cs.State.Terminated; t != nil && t.ExitCode != 0 && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
-			return corev1.PodFailed
-		}
-		if l := cs.LastTerminationState.Terminated; l != nil && l.ExitCode != 0 && cs.State.Waiting != nil && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
-			return corev1.PodFailed
+		switch { // sidecar
+		case cs == nil:
+			unknown++
+		case cs.State.Running != nil:
+			if cs.Started == nil || !*cs.Started {
+				pendingSidecars++
+			}
+			running++
+		case cs.State.Terminated != nil:
+		case cs.State.Waiting != nil:
+			if cs.LastTerminationState.Terminated == nil {
+				pendingSidecars++
+				waiting++
+			}
+		default:
+			pendingSidecars++
+			unknown++
 		}
 	}
-	if !allInitDone(pod, initStatuses) {
-		return corev1.PodPending
-	}
-	running, waiting, stopped, succeeded := 0, 0, 0, 0
-	for _, cs := range statuses {
+	initialized := false
+	for i := range pod.Spec.Containers {
+		cs := find(statuses, pod.Spec.Containers[i].Name)
 		switch {
+		case cs == nil:
+			unknown++
 		case cs.State.Running != nil:
 			running++
+			initialized = true
 		case cs.State.Terminated != nil:
 			stopped++
 			if cs.State.Terminated.ExitCode == 0 {
@@ -340,34 +383,31 @@ func podPhase(pod *corev1.Pod, initStatuses, statuses []corev1.ContainerStatus) 
 		case cs.State.Waiting != nil:
 			if cs.LastTerminationState.Terminated != nil {
 				stopped++
-				if cs.LastTerminationState.Terminated.ExitCode == 0 {
-					succeeded++
-				}
 			} else {
 				waiting++
 			}
+		default:
+			unknown++
 		}
 	}
+	if failedInit > 0 && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
+		return corev1.PodFailed
+	}
 	switch {
-	case waiting > 0:
+	case pendingInit > 0 || (pendingSidecars > 0 && !initialized), waiting > 0:
 		return corev1.PodPending
-	case running > 0:
+	case running > 0 && unknown == 0:
 		return corev1.PodRunning
-	case stopped > 0 && stopped == len(statuses):
-		switch pod.Spec.RestartPolicy {
-		case corev1.RestartPolicyAlways:
+	case running == 0 && stopped > 0 && unknown == 0:
+		switch {
+		case pod.Spec.RestartPolicy == corev1.RestartPolicyAlways:
 			return corev1.PodRunning
-		case corev1.RestartPolicyOnFailure:
-			if succeeded == stopped {
-				return corev1.PodSucceeded
-			}
-			return corev1.PodRunning
-		default:
-			if succeeded == stopped {
-				return corev1.PodSucceeded
-			}
+		case stopped == succeeded:
+			return corev1.PodSucceeded
+		case pod.Spec.RestartPolicy == corev1.RestartPolicyNever:
 			return corev1.PodFailed
 		}
+		return corev1.PodRunning
 	}
 	return corev1.PodPending
 }

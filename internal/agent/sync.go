@@ -47,6 +47,17 @@ func (r *podRuntime) instances(sandboxID, name string) []*runtimeapi.Container {
 	return out
 }
 
+// nextAttempt numbers a container's first instance in a new sandbox after
+// its newest instance in any sandbox, as the kubelet's restartCount.
+func (r *podRuntime) nextAttempt(name string) int {
+	for _, c := range r.containers {
+		if c.GetLabels()[labelContainerName] == name {
+			return restartCountOf(c) + 1
+		}
+	}
+	return 0
+}
+
 func (a *Agent) runtimeOf(ctx context.Context, uid string) (*podRuntime, error) {
 	sel := map[string]string{labelPodUID: uid}
 	sbs, err := a.cfg.Runtime.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: sel})
@@ -125,6 +136,12 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 	requeue := resyncInterval
 	sb := rt.readySandbox()
 	sandboxCfg, cfgErr := a.sandboxConfig(pod, len(rt.sandboxes))
+	if sb == nil && len(rt.sandboxes) > 0 && len(rt.containers) > 0 && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
+		// As the kubelet: a Never pod whose containers ran gets no new sandbox.
+		_ = a.killPod(ctx, pod, rt, 0)
+		a.updateStatus(ctx, pod, rt, nil, w.reasons)
+		return resyncInterval
+	}
 	if sb == nil && cfgErr == nil {
 		// A new sandbox means new containers: kill any left from the old one.
 		if len(rt.containers) > 0 {
@@ -179,6 +196,14 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 
 	// Init containers, one at a time, in order.
 	initDone := true
+	// Once a regular container ran in this sandbox the pod is initialized:
+	// restarting sidecars then no longer holds the containers back.
+	initialized := false
+	for i := range pod.Spec.Containers {
+		if len(rt.instances(sb.Id, pod.Spec.Containers[i].Name)) > 0 {
+			initialized = true
+		}
+	}
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
 		inst := rt.instances(sb.Id, c.Name)
@@ -204,14 +229,17 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 					requeue = d
 				}
 			default:
-				initDone = false
 				if d := w.startWithBackoff(ctx, pod, c, sb.Id, sandboxCfg, podIP, inst, true); d > 0 && d < requeue {
 					requeue = d
 				}
+				if sidecar && initialized {
+					continue
+				}
+				initDone = false
 			}
 		} else {
 			initDone = false
-			w.startContainer(ctx, pod, c, sb.Id, sandboxCfg, podIP, 0, true)
+			w.startContainer(ctx, pod, c, sb.Id, sandboxCfg, podIP, rt.nextAttempt(c.Name), true)
 			requeue = time.Second
 		}
 		if !initDone {
@@ -223,7 +251,7 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 			c := &pod.Spec.Containers[i]
 			inst := rt.instances(sb.Id, c.Name)
 			if len(inst) == 0 {
-				w.startContainer(ctx, pod, c, sb.Id, sandboxCfg, podIP, 0, false)
+				w.startContainer(ctx, pod, c, sb.Id, sandboxCfg, podIP, rt.nextAttempt(c.Name), false)
 				continue
 			}
 			latest := inst[0]
