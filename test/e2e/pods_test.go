@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -288,5 +290,67 @@ func TestPodsSurviveServerKill(t *testing.T) {
 	}
 	if n := s.podField(t, ns, "long", "{.status.containerStatuses[0].restartCount}"); n != "0" {
 		t.Errorf("restartCount after adoption = %s, want 0", n)
+	}
+}
+
+// containerdPID finds the containerd child of the server on dataDir by
+// its config path; the test started that server, and so this child.
+func containerdPID(t testing.TB, dataDir string) int {
+	t.Helper()
+	entries, _ := os.ReadDir("/proc")
+	want := filepath.Join(dataDir, "containerd", "config.toml")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if len(args) > 0 && filepath.Base(args[0]) == "containerd" && strings.Contains(string(b), want) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// TestContainerdKilled: containerd dies while pods run; berth restarts it,
+// the agent reconnects, the pods are still reported Running with the same
+// containers, and new pods start.
+func TestContainerdKilled(t *testing.T) {
+	s := startNode(t)
+	reg := testregistry.Start(t, testregistry.Options{})
+	image, _ := reg.Push(t, "e2e/busybox:v1", testregistry.Image{})
+	ns := "crd"
+	s.namespace(t, ns)
+	s.mustKubectl(t, "-n", ns, "run", "before", "--image="+image, "--", "sleep", "3600")
+	s.waitPod(t, ns, "before", "{.status.phase}", "Running", 60*time.Second)
+	id := s.podField(t, ns, "before", "{.status.containerStatuses[0].containerID}")
+	pid := containerdPID(t, s.dataDir)
+	if pid == 0 {
+		t.Fatal("cannot find berth's containerd child")
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		if p := containerdPID(t, s.dataDir); p == 0 || p == pid {
+			return fmt.Errorf("containerd not restarted yet")
+		}
+		return nil
+	})
+	s.mustKubectl(t, "-n", ns, "run", "after", "--image="+image, "--", "sleep", "3600")
+	s.waitPod(t, ns, "after", "{.status.phase}", "Running", 60*time.Second)
+	if got := s.podField(t, ns, "before", "{.status.containerStatuses[0].containerID}"); got != id {
+		t.Errorf("container of the running pod changed across a containerd restart: %s → %s", id, got)
+	}
+	if n := s.podField(t, ns, "before", "{.status.containerStatuses[0].restartCount}"); n != "0" {
+		t.Errorf("restartCount = %s after a containerd restart, want 0", n)
+	}
+	out := s.mustKubectl(t, "-n", ns, "exec", "before", "--", "echo", "alive")
+	if strings.TrimSpace(out) != "alive" {
+		t.Errorf("exec after containerd restart: %q", out)
 	}
 }
