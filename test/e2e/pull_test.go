@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -254,6 +256,34 @@ func TestImagePulls(t *testing.T) {
 		pub.Restart(t)
 		// The back-off (10 s, then 20 s) ends and the next pull succeeds.
 		s.waitContainer(t, ns, "waiting", "Running")
+	})
+
+	t.Run("Faults", func(t *testing.T) {
+		t.Parallel()
+		ns := "faults"
+		s.namespace(t, ns)
+		// A manifest for another platform only.
+		arm, _ := pub.Push(t, "faults/arm-only:v1", testregistry.Image{Arch: "arm64"})
+		s.apply(t, podSpec(ns, "platform", arm, "IfNotPresent"))
+		// A registry that answers 503 to everything.
+		down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, `{"errors":[{"code":"UNAVAILABLE","message":"maintenance"}]}`, http.StatusServiceUnavailable)
+		}))
+		defer down.Close()
+		s.apply(t, podSpec(ns, "fivexx", strings.TrimPrefix(down.URL, "http://")+"/team/app:v1", "IfNotPresent"))
+		for _, pod := range []string{"platform", "fivexx"} {
+			s.waitContainer(t, ns, pod, "ErrImagePull", "ImagePullBackOff")
+		}
+		if ev := s.events(t, ns, "platform"); !strings.Contains(ev, "no match for platform") {
+			t.Errorf("another platform: the failure does not say so:\n%s", ev)
+		}
+		if ev := s.events(t, ns, "fivexx"); !strings.Contains(ev, "503") {
+			t.Errorf("503 registry: the failure does not carry the status:\n%s", ev)
+		}
+		out, err := exec.Command(berthBin, "explain", "pull", "fivexx", "-n", ns, "--kubeconfig", s.kubeconfig).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Verdict:") {
+			t.Errorf("explain pull on a 503 registry: %v\n%s", err, out)
+		}
 	})
 
 	t.Run("EnsureSecretPulledImages", func(t *testing.T) {

@@ -172,6 +172,9 @@ type Image struct {
 	Files map[string]string
 	// Padding adds a layer of that many incompressible bytes (pull benchmarks).
 	Padding int
+	// Arch is the image's architecture (default amd64); another one makes
+	// an image this machine cannot run.
+	Arch string
 }
 
 // applets are linked to busybox in every image.
@@ -229,6 +232,9 @@ func Build(spec Image) (v1.Image, error) {
 	}
 	cfg = cfg.DeepCopy()
 	cfg.Architecture, cfg.OS = "amd64", "linux"
+	if spec.Arch != "" {
+		cfg.Architecture = spec.Arch
+	}
 	cfg.Config.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, spec.Env...)
 	cfg.Config.Entrypoint, cfg.Config.Cmd = spec.Entrypoint, spec.Cmd
 	if cfg.Config.Cmd == nil && cfg.Config.Entrypoint == nil {
@@ -320,6 +326,19 @@ func (r *Registry) Push(t testing.TB, repoTag string, spec Image) (ref string, d
 	auth := authn.Anonymous
 	if r.Username != "" {
 		auth = &authn.Basic{Username: r.Username, Password: r.Password}
+	}
+	if spec.Arch != "" {
+		// An image index listing only that platform, as multi-arch images are.
+		idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), mutate.IndexAddendum{
+			Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: spec.Arch}}})
+		if err := remote.WriteIndex(tag, idx, remote.WithAuth(auth), remote.WithTransport(r.httpClient().Transport)); err != nil {
+			t.Fatalf("pushing %s: %v", ref, err)
+		}
+		d, err := idx.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ref, d.String()
 	}
 	if err := remote.Write(tag, img, remote.WithAuth(auth), remote.WithTransport(r.httpClient().Transport)); err != nil {
 		t.Fatalf("pushing %s: %v", ref, err)
