@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs what berth needs from the system package manager when missing:
-# for the node agent: containerd, runc and
-# the CNI plugins. Idempotent; does nothing when everything is there.
+# for the node agent: containerd, runc and the CNI plugins; for the tests:
+# docker-registry and busybox-static. Idempotent; does nothing when
+# everything is there.
 set -euo pipefail
 need=()
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+# For the tests: a real registry, and the static busybox test images are built from.
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

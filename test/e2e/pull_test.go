@@ -76,9 +76,7 @@ func (s *server) dockerSecret(t testing.TB, ns, name, server, user, password str
 // three ways registries authenticate, and KEP-2535's credential checks,
 // against real registries and containerd.
 func TestImagePulls(t *testing.T) {
-	if r := nodeSkipReason(); r != "" {
-		t.Skip(r)
-	}
+	skipOrFailNode(t)
 	pub := testregistry.Start(t, testregistry.Options{})
 	basic := testregistry.Start(t, testregistry.Options{Username: "robot$ci", Password: "p:a$$w0rd-" + randomString("")})
 	token := testregistry.Start(t, testregistry.Options{Username: "alice", Password: "tok-" + randomString(""), Token: true})
