@@ -57,8 +57,12 @@ func startNode(t *testing.T, extraArgs ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Registered first so that it runs last, after the server stopped.
+	gateway := fmt.Sprintf("10.201.%d.1", n)
+	// Registered first so that it runs last, after the server stopped:
+	// the data dir, and the CNI bridge containerd leaves behind (a later
+	// run could pick the same subnet).
 	t.Cleanup(func() {
+		removeBridgeWithAddress(t, gateway)
 		if !t.Failed() {
 			os.RemoveAll(dir)
 		}
@@ -111,4 +115,21 @@ func (s *server) waitPod(t testing.TB, ns, pod, jsonpath, want string, timeout t
 		}
 		return nil
 	})
+}
+
+// removeBridgeWithAddress deletes the bridge holding ip (the pod network's
+// gateway), which only this test's server created.
+func removeBridgeWithAddress(t testing.TB, ip string) {
+	out, err := exec.Command("ip", "-o", "-4", "addr", "show").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 4 && strings.HasPrefix(f[3], ip+"/") && strings.HasPrefix(f[1], "berth-") {
+			if out, err := exec.Command("ip", "link", "delete", f[1]).CombinedOutput(); err != nil {
+				t.Logf("removing bridge %s: %v %s", f[1], err, out)
+			}
+		}
+	}
 }
