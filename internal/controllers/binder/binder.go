@@ -151,6 +151,9 @@ func (c *Controller) HasSynced() bool { return c.hasSynced.Load() }
 // Run starts the informers and the worker and blocks until ctx ends; it
 // then returns nil. API errors never end it: failed bindings are retried
 // with back-off.
+// bindWorkers is how many pods are bound at once.
+const bindWorkers = 4
+
 func (c *Controller) Run(ctx context.Context) error {
 	defer c.queue.ShutDown()
 	if c.recorder == nil {
@@ -170,13 +173,16 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.hasSynced.Store(true)
 	c.log.Debug("caches synced")
 
-	// One worker: binding is quick, and serial decisions never race each
-	// other for the same node.
+	// A few workers: each binding is an API round trip, and decisions do
+	// not depend on each other (no resource accounting), so a burst of
+	// pods is bound in parallel.
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		for c.processNext(ctx) {
-		}
-	})
+	for range bindWorkers {
+		wg.Go(func() {
+			for c.processNext(ctx) {
+			}
+		})
+	}
 	<-ctx.Done()
 	c.queue.ShutDown()
 	wg.Wait()
