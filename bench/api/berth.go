@@ -9,15 +9,19 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/berth-dev/berth/bench/internal/benchkit"
 )
+
+// readyTimeout is how long the server, without agent, gets to write its
+// kubeconfig.
+const readyTimeout = 60 * time.Second
 
 // berthResult is what was measured through berth's API.
 type berthResult struct {
-	create, get, list, listRaw latencies
+	create, get, list, listRaw benchkit.Latencies
 	listItems                  int
 	listBytes                  int // one list response, as JSON
 
@@ -34,38 +38,35 @@ type berthResult struct {
 
 // benchBerth starts the server on dataDir, measures, and stops it.
 func benchBerth(ctx context.Context, cfg config, bin, dataDir string) (res *berthResult, err error) {
-	progress("berth: starting %s on %s", bin, dataDir)
-	srv, err := startServer(ctx, bin, dataDir)
+	benchkit.Progress("berth: starting %s on %s", bin, dataDir)
+	srv, err := benchkit.StartServer(ctx, bin, dataDir, readyTimeout, "--disable-agent")
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if srv != nil { // an early return: stop it, keep the first error
-			srv.stop()
+			srv.Stop()
 		}
 	}()
-	res = &berthResult{ready: srv.ready}
-	progress("berth: ready in %s", srv.ready.Round(time.Millisecond))
+	res = &berthResult{ready: srv.Ready}
+	benchkit.Progress("berth: ready in %s", srv.Ready.Round(time.Millisecond))
 
-	rc, err := clientcmd.BuildConfigFromFlags("", srv.kubeconfig)
+	// One client set, so one HTTP/2 connection.
+	rc, err := benchkit.RESTConfig(srv.Kubeconfig, "berth-bench-api")
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", srv.kubeconfig, err)
+		return nil, err
 	}
-	// High limits: client-side rate limiting must not be what is measured.
-	rc.QPS, rc.Burst = 5000, 10000
-	rc.Timeout = 60 * time.Second
-	rc.UserAgent = "berth-bench-api"
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, err
 	}
-	if err := prepareNamespace(ctx, cs); err != nil {
+	if err := benchkit.PrepareNamespace(ctx, cs, namespace); err != nil {
 		return nil, err
 	}
 	pods := cs.CoreV1().Pods(namespace)
 	cms := cs.CoreV1().ConfigMaps(namespace)
 
-	progress("berth: creating %d pods one after the other", cfg.pods)
+	benchkit.Progress("berth: creating %d pods one after the other", cfg.pods)
 	res.podJSON = make([][]byte, cfg.pods)
 	res.create, err = sequential(ctx, cfg.pods, func(ctx context.Context, i int) error {
 		p, err := pods.Create(ctx, pod(i), metav1.CreateOptions{})
@@ -79,7 +80,7 @@ func benchBerth(ctx context.Context, cfg config, bin, dataDir string) (res *bert
 		return nil, fmt.Errorf("creating pods: %w", err)
 	}
 
-	progress("berth: %d random gets", cfg.n)
+	benchkit.Progress("berth: %d random gets", cfg.n)
 	res.get, err = sequential(ctx, cfg.n, func(ctx context.Context, _ int) error {
 		_, err := pods.Get(ctx, podName(rand.IntN(cfg.pods)), metav1.GetOptions{})
 		return err
@@ -89,7 +90,7 @@ func benchBerth(ctx context.Context, cfg config, bin, dataDir string) (res *bert
 	}
 
 	lists := listCount(cfg.n)
-	progress("berth: %d lists of %d pods, decoded and raw", lists, cfg.pods)
+	benchkit.Progress("berth: %d lists of %d pods, decoded and raw", lists, cfg.pods)
 	list := func(ctx context.Context, _ int) error {
 		l, err := pods.List(ctx, metav1.ListOptions{})
 		if err != nil {
@@ -125,7 +126,7 @@ func benchBerth(ctx context.Context, cfg config, bin, dataDir string) (res *bert
 		return nil, fmt.Errorf("listing pods (raw): %w", err)
 	}
 
-	progress("berth: %d clients × %s: gets", cfg.clients, cfg.duration)
+	benchkit.Progress("berth: %d clients × %s: gets", cfg.clients, cfg.duration)
 	res.gets, err = concurrent(ctx, cfg.clients, cfg.duration, func(ctx context.Context, _, _ int) error {
 		_, err := pods.Get(ctx, podName(rand.IntN(cfg.pods)), metav1.GetOptions{})
 		return err
@@ -133,7 +134,7 @@ func benchBerth(ctx context.Context, cfg config, bin, dataDir string) (res *bert
 	if err != nil {
 		return nil, fmt.Errorf("concurrent gets: %w", err)
 	}
-	progress("berth: %d clients × %s: configmap creates", cfg.clients, cfg.duration)
+	benchkit.Progress("berth: %d clients × %s: configmap creates", cfg.clients, cfg.duration)
 	var sampleCM []byte
 	res.creates, err = concurrent(ctx, cfg.clients, cfg.duration, func(ctx context.Context, w, i int) error {
 		cm, err := cms.Create(ctx, configMap(configMapName(w, i)), metav1.CreateOptions{})
@@ -146,7 +147,7 @@ func benchBerth(ctx context.Context, cfg config, bin, dataDir string) (res *bert
 		return nil, fmt.Errorf("concurrent configmap creates: %w", err)
 	}
 	res.configMapJSON = sampleCM
-	progress("berth: %d clients × %s: mixed", cfg.clients, cfg.duration)
+	benchkit.Progress("berth: %d clients × %s: mixed", cfg.clients, cfg.duration)
 	res.mixed, err = concurrent(ctx, cfg.clients, cfg.duration, func(ctx context.Context, w, i int) error {
 		if i%5 == 4 {
 			_, err := cms.Create(ctx, configMap(configMapName(w+cfg.clients, i)), metav1.CreateOptions{})
@@ -159,45 +160,11 @@ func benchBerth(ctx context.Context, cfg config, bin, dataDir string) (res *bert
 		return nil, fmt.Errorf("concurrent mixed: %w", err)
 	}
 
-	res.peakRSS, res.rss = memory(srv.cmd.Process.Pid)
-	progress("berth: stopping (SIGTERM)")
-	res.stop, res.stopErr = srv.stop()
+	res.peakRSS, res.rss = benchkit.Memory(srv.Pid())
+	benchkit.Progress("berth: stopping (SIGTERM)")
+	res.stop, res.stopErr = srv.Stop()
 	srv = nil
 	return res, nil
-}
-
-// prepareNamespace creates the namespace and makes sure its "default"
-// service account exists (pods are rejected without it): berth's controller
-// creates it; if none does within a few seconds, the benchmark does.
-func prepareNamespace(ctx context.Context, cs kubernetes.Interface) error {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating namespace %s: %w", namespace, err)
-	}
-	sas := cs.CoreV1().ServiceAccounts(namespace)
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		_, err := sas.Get(ctx, "default", metav1.GetOptions{})
-		if err == nil {
-			return nil
-		}
-		if !apierrors.IsNotFound(err) {
-			return fmt.Errorf("getting service account %s/default: %w", namespace, err)
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
-	if _, err := sas.Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating service account %s/default: %w", namespace, err)
-	}
-	return nil
 }
 
 // storedJSON is obj as berth stores it: JSON with apiVersion and kind.

@@ -8,12 +8,13 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/berth-dev/berth/bench/internal/benchkit"
 	"github.com/berth-dev/berth/internal/storage/etcd"
 )
 
 // floorResult is what was measured straight on etcd.
 type floorResult struct {
-	create, get, list latencies
+	create, get, list benchkit.Latencies
 	listItems         int
 	listBytes         int // the values of one range, summed
 
@@ -36,7 +37,7 @@ func configMapKey(worker, i int) string {
 // Get of one key, Range of the namespace's pods, and the same concurrent
 // loads over one shared client.
 func benchFloor(ctx context.Context, cfg config, dir string, podJSON [][]byte, configMapJSON []byte) (*floorResult, error) {
-	progress("etcd floor: starting embedded etcd on %s", dir)
+	benchkit.Progress("etcd floor: starting embedded etcd on %s", dir)
 	t := time.Now()
 	e, err := etcd.StartEmbedded(ctx, etcd.EmbeddedConfig{Dir: dir})
 	if err != nil {
@@ -54,7 +55,7 @@ func benchFloor(ctx context.Context, cfg config, dir string, podJSON [][]byte, c
 		}
 	}
 
-	progress("etcd floor: %d puts one after the other", cfg.pods)
+	benchkit.Progress("etcd floor: %d puts one after the other", cfg.pods)
 	res.create, err = sequential(ctx, cfg.pods, func(ctx context.Context, i int) error {
 		_, err := kv.Put(ctx, podKey(i), string(podJSON[i]))
 		return err
@@ -70,13 +71,13 @@ func benchFloor(ctx context.Context, cfg config, dir string, podJSON [][]byte, c
 		}
 		return err
 	}
-	progress("etcd floor: %d random gets", cfg.n)
+	benchkit.Progress("etcd floor: %d random gets", cfg.n)
 	res.get, err = sequential(ctx, cfg.n, func(ctx context.Context, _ int) error { return get(ctx) })
 	if err != nil {
 		return nil, fmt.Errorf("get: %w", err)
 	}
 	lists := listCount(cfg.n)
-	progress("etcd floor: %d ranges of %d keys", lists, cfg.pods)
+	benchkit.Progress("etcd floor: %d ranges of %d keys", lists, cfg.pods)
 	rangeAll := func(ctx context.Context, _ int) error {
 		r, err := kv.Get(ctx, podPrefix, clientv3.WithPrefix())
 		if err != nil {
@@ -95,12 +96,12 @@ func benchFloor(ctx context.Context, cfg config, dir string, podJSON [][]byte, c
 		return nil, fmt.Errorf("range: %w", err)
 	}
 
-	progress("etcd floor: %d clients × %s: gets", cfg.clients, cfg.duration)
+	benchkit.Progress("etcd floor: %d clients × %s: gets", cfg.clients, cfg.duration)
 	res.gets, err = concurrent(ctx, cfg.clients, cfg.duration, func(ctx context.Context, _, _ int) error { return get(ctx) })
 	if err != nil {
 		return nil, fmt.Errorf("concurrent gets: %w", err)
 	}
-	progress("etcd floor: %d clients × %s: configmap puts", cfg.clients, cfg.duration)
+	benchkit.Progress("etcd floor: %d clients × %s: configmap puts", cfg.clients, cfg.duration)
 	res.creates, err = concurrent(ctx, cfg.clients, cfg.duration, func(ctx context.Context, w, i int) error {
 		_, err := kv.Put(ctx, configMapKey(w, i), string(configMapJSON))
 		return err
@@ -108,7 +109,7 @@ func benchFloor(ctx context.Context, cfg config, dir string, podJSON [][]byte, c
 	if err != nil {
 		return nil, fmt.Errorf("concurrent puts: %w", err)
 	}
-	progress("etcd floor: %d clients × %s: mixed", cfg.clients, cfg.duration)
+	benchkit.Progress("etcd floor: %d clients × %s: mixed", cfg.clients, cfg.duration)
 	res.mixed, err = concurrent(ctx, cfg.clients, cfg.duration, func(ctx context.Context, w, i int) error {
 		if i%5 == 4 {
 			_, err := kv.Put(ctx, configMapKey(w+cfg.clients, i), string(configMapJSON))

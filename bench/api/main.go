@@ -12,10 +12,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
+
+	"github.com/berth-dev/berth/bench/internal/benchkit"
 )
 
 type config struct {
@@ -38,32 +38,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/api: -pods, -n, -clients and -duration must be positive")
 		os.Exit(2)
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		// After the first signal, a second one kills at once (the default).
-		<-ctx.Done()
-		stop()
-	}()
-	err := run(ctx, cfg)
-	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("interrupted (%w); processes stopped, temp dirs removed", err)
-		}
-		fmt.Fprintln(os.Stderr, "bench/api:", err)
-		os.Exit(1)
-	}
+	benchkit.Main("api", "processes stopped, temp dirs removed", func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
 // run does the whole benchmark; everything it starts or creates is stopped
 // and removed before it returns, whatever happens.
 func run(ctx context.Context, cfg config) (err error) {
-	bin, err := filepath.Abs(cfg.bin)
+	bin, err := benchkit.FindBinary(cfg.bin)
 	if err != nil {
 		return err
-	}
-	if fi, statErr := os.Stat(bin); statErr != nil || fi.IsDir() {
-		return fmt.Errorf("%s not found: run make build first (or pass -bin PATH)", cfg.bin)
 	}
 
 	tmp, err := os.MkdirTemp("", "berth-bench-api-")
@@ -76,8 +59,8 @@ func run(ctx context.Context, cfg config) (err error) {
 		}
 	}()
 
-	m := describeMachine(bin, tmp)
-	progress("machine: %s", m.oneLine())
+	m := benchkit.DescribeMachine(bin, tmp)
+	benchkit.Progress("machine: %s", m.OneLine())
 
 	b, err := benchBerth(ctx, cfg, bin, filepath.Join(tmp, "berth"))
 	if err != nil {
@@ -89,12 +72,6 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	report(os.Stdout, cfg, m, b, f)
 	return nil
-}
-
-// progress tells the person waiting what is happening, on stderr, so that
-// stdout holds only the report.
-func progress(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
 
 // listCount is how many lists are measured.

@@ -3,28 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
+
+	"github.com/berth-dev/berth/bench/internal/benchkit"
 )
 
-// latencies are the durations of one operation, measured one at a time.
-type latencies []time.Duration
-
-// pct returns the q-th percentile (0 < q ≤ 100) by nearest rank.
-func (l latencies) pct(q float64) time.Duration {
-	if len(l) == 0 {
-		return 0
-	}
-	s := slices.Clone(l)
-	slices.Sort(s)
-	rank := int(q/100*float64(len(s))+0.999999) - 1
-	return s[min(max(rank, 0), len(s)-1)]
-}
-
 // sequential runs op n times, one after the other, and times each call.
-func sequential(ctx context.Context, n int, op func(ctx context.Context, i int) error) (latencies, error) {
-	out := make(latencies, 0, n)
+func sequential(ctx context.Context, n int, op func(ctx context.Context, i int) error) (benchkit.Latencies, error) {
+	out := make(benchkit.Latencies, 0, n)
 	for i := range n {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -42,7 +29,7 @@ func sequential(ctx context.Context, n int, op func(ctx context.Context, i int) 
 type rate struct {
 	ops     int
 	elapsed time.Duration
-	lat     latencies // every call's latency under load
+	lat     benchkit.Latencies // every call's latency under load
 }
 
 func (r rate) perSecond() float64 {
@@ -59,7 +46,7 @@ func concurrent(ctx context.Context, clients int, d time.Duration, op func(ctx c
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	deadline := time.Now().Add(d)
-	lats := make([]latencies, clients)
+	lats := make([]benchkit.Latencies, clients)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for w := range clients {
@@ -86,7 +73,7 @@ func concurrent(ctx context.Context, clients int, d time.Duration, op func(ctx c
 	if err := context.Cause(ctx); err != nil {
 		return rate{}, err
 	}
-	var all latencies
+	var all benchkit.Latencies
 	for _, l := range lats {
 		all = append(all, l...)
 	}

@@ -13,11 +13,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/berth-dev/berth/bench/internal/benchkit"
 	"github.com/berth-dev/berth/internal/cri"
 )
 
@@ -43,7 +43,7 @@ type podTiming struct {
 	sandboxed time.Time // floor: RunPodSandbox returned
 	// containerd's own timestamps (CRI CreatedAt, StartedAt).
 	sandboxCreated, containerCreated, containerStarted time.Time
-	events                                             map[string]time.Time // berth: first arrival of each event reason
+	events                                             map[string]benchkit.SeenEvent // berth: first arrival of each event reason
 }
 
 func (p podTiming) total() time.Duration { return p.running.Sub(p.start) }
@@ -59,8 +59,8 @@ type sentConfig struct {
 // berth starts pods through berth's API and watches them run.
 type berth struct {
 	e    *env
-	img  image
-	tr   *tracker
+	img  benchkit.Image
+	tr   *benchkit.Tracker
 	pods typedcorev1.PodInterface
 
 	sent    *sentConfig // what berth sent for its first pod; nil when containerd would not tell
@@ -68,12 +68,12 @@ type berth struct {
 }
 
 // newBerth creates the namespace and opens the watches (they end with ctx).
-func newBerth(ctx context.Context, e *env, img image) (*berth, error) {
-	if err := prepareNamespace(ctx, e.cs); err != nil {
+func newBerth(ctx context.Context, e *env, img benchkit.Image) (*berth, error) {
+	if err := benchkit.PrepareNamespace(ctx, e.API, namespace); err != nil {
 		return nil, err
 	}
-	b := &berth{e: e, img: img, tr: newTracker(), pods: e.cs.CoreV1().Pods(namespace)}
-	if err := b.tr.start(ctx, e.watchCS); err != nil {
+	b := &berth{e: e, img: img, tr: benchkit.NewTracker(), pods: e.API.CoreV1().Pods(namespace)}
+	if err := b.tr.Start(ctx, e.Watch, namespace); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -82,20 +82,20 @@ func newBerth(ctx context.Context, e *env, img image) (*berth, error) {
 // startPod creates one pod and waits until the watch sees it run: the
 // measurement.
 func (b *berth) startPod(ctx context.Context, name string, timeout time.Duration) (podTiming, error) {
-	b.tr.track(name)
+	b.tr.Track(name)
 	start := time.Now()
-	p, err := b.pods.Create(ctx, benchPod(name, b.img.ref), metav1.CreateOptions{})
+	p, err := b.pods.Create(ctx, benchPod(name, b.img.Ref(imageTag)), metav1.CreateOptions{})
 	created := time.Now()
 	if err != nil {
 		return podTiming{}, fmt.Errorf("creating pod %s: %w", name, err)
 	}
-	b.e.addUID("berth", string(p.UID))
-	if err := b.tr.waitRunning(ctx, name, timeout); err != nil {
+	b.e.AddUID("berth", string(p.UID))
+	if err := b.tr.WaitRunning(ctx, name, timeout); err != nil {
 		return podTiming{}, err
 	}
-	s := b.tr.snapshot(name)
+	s := b.tr.Snapshot(name)
 	return podTiming{name: name, uid: string(p.UID), start: start, created: created,
-		bound: s.bound, running: s.running, events: s.events}, nil
+		bound: s.Bound, running: s.Running, events: s.Events}, nil
 }
 
 // deletePods deletes pods (default grace) and waits until they are gone.
@@ -106,7 +106,7 @@ func (b *berth) deletePods(ctx context.Context, names ...string) error {
 		}
 	}
 	for _, name := range names {
-		if err := b.tr.waitGone(ctx, name, goneTimeout); err != nil {
+		if err := b.tr.WaitGone(ctx, name, goneTimeout); err != nil {
 			return err
 		}
 	}
@@ -116,15 +116,15 @@ func (b *berth) deletePods(ctx context.Context, names ...string) error {
 // warmUp runs the first pod, which pulls the image (every later one finds
 // it), and reads back the configs berth sent for it (b.sent).
 func (b *berth) warmUp(ctx context.Context) (podTiming, error) {
-	progress("berth: first pod (pulls %s)", b.img.ref)
+	benchkit.Progress("berth: first pod (pulls %s)", b.img.Ref(imageTag))
 	warm, err := b.startPod(ctx, "warm-up", warmTimeout)
 	if err != nil {
 		return podTiming{}, err
 	}
-	runtimeTimes(ctx, b.e.rt, &warm)
-	b.e.noteBridge()
+	runtimeTimes(ctx, b.e.CRI, &warm)
+	b.e.NoteBridge()
 	b.sent, b.sentErr = readSentConfig(ctx, b.e, warm.uid)
-	progress("berth: first pod Running %s after its create call", dur(warm.total()))
+	benchkit.Progress("berth: first pod Running %s after its create call", benchkit.Dur(warm.total()))
 	return warm, b.deletePods(ctx, warm.name)
 }
 
@@ -135,7 +135,7 @@ func (b *berth) one(ctx context.Context, i int) (podTiming, error) {
 	if err != nil {
 		return pt, err
 	}
-	runtimeTimes(ctx, b.e.rt, &pt)
+	runtimeTimes(ctx, b.e.CRI, &pt)
 	return pt, b.deletePods(ctx, pt.name)
 }
 
@@ -158,9 +158,9 @@ func (b *berth) burst(ctx context.Context, n int) (ps []podTiming, all time.Dura
 	all = span(ps)
 	busy = b.e.memory()
 	for i := range ps {
-		runtimeTimes(ctx, b.e.rt, &ps[i])
+		runtimeTimes(ctx, b.e.CRI, &ps[i])
 	}
-	progress("berth: all %d Running %s after the first create call; deleting them", n, dur(all))
+	benchkit.Progress("berth: all %d Running %s after the first create call; deleting them", n, benchkit.Dur(all))
 	if err := b.deletePods(ctx, names...); err != nil {
 		return nil, 0, busy, after, err
 	}
@@ -258,11 +258,11 @@ func readSentConfig(ctx context.Context, e *env, uid string) (*sentConfig, error
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	sel := map[string]string{labelPodUID: uid}
-	sbs, err := e.rt.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: sel})
+	sbs, err := e.CRI.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: sel})
 	if err != nil || len(sbs) != 1 {
 		return nil, fmt.Errorf("finding the sandbox of pod uid %s: %d sandboxes, %v", uid, len(sbs), err)
 	}
-	cs, err := e.rt.ListContainers(ctx, &runtimeapi.ContainerFilter{LabelSelector: sel})
+	cs, err := e.CRI.ListContainers(ctx, &runtimeapi.ContainerFilter{LabelSelector: sel})
 	if err != nil || len(cs) != 1 {
 		return nil, fmt.Errorf("finding the container of pod uid %s: %d containers, %v", uid, len(cs), err)
 	}
@@ -305,38 +305,4 @@ func configOf(info map[string]string) (map[string]any, error) {
 		return nil, fmt.Errorf("no config in the verbose info")
 	}
 	return v.Config, nil
-}
-
-// prepareNamespace creates the namespace and makes sure its "default"
-// service account exists (pods are rejected without it): berth's controller
-// creates it; if none does within a few seconds, the benchmark does.
-func prepareNamespace(ctx context.Context, cs kubernetes.Interface) error {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating namespace %s: %w", namespace, err)
-	}
-	sas := cs.CoreV1().ServiceAccounts(namespace)
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		_, err := sas.Get(ctx, "default", metav1.GetOptions{})
-		if err == nil {
-			return nil
-		}
-		if !apierrors.IsNotFound(err) {
-			return fmt.Errorf("getting service account %s/default: %w", namespace, err)
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
-	if _, err := sas.Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating service account %s/default: %w", namespace, err)
-	}
-	return nil
 }

@@ -14,6 +14,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/bench/internal/benchkit"
 )
 
 // Labels and annotations as berth's agent writes them on CRI objects
@@ -43,7 +45,7 @@ const (
 type floor struct {
 	e       *env
 	dir     string // pod directories (logs, /etc/hosts, termination log), like berth's
-	image   image
+	image   benchkit.Image
 	imageID string
 	dns     *runtimeapi.DNSConfig
 	pods    []*floorPod // every pod started, for cleanup
@@ -60,15 +62,15 @@ type floorPod struct {
 }
 
 // newFloor prepares the floor on the image berth pulled.
-func newFloor(ctx context.Context, e *env, img image, dir string) (*floor, error) {
+func newFloor(ctx context.Context, e *env, img benchkit.Image, dir string) (*floor, error) {
 	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	st, err := e.rt.ImageStatus(ictx, &runtimeapi.ImageSpec{Image: img.ref})
+	st, err := e.CRI.ImageStatus(ictx, &runtimeapi.ImageSpec{Image: img.Ref(imageTag)})
 	if err != nil {
 		return nil, err
 	}
 	if st == nil {
-		return nil, fmt.Errorf("image %s is not in containerd after berth ran it", img.ref)
+		return nil, fmt.Errorf("image %s is not in containerd after berth ran it", img.Ref(imageTag))
 	}
 	return &floor{e: e, dir: dir, image: img, imageID: st.Id, dns: resolvConf()}, nil
 }
@@ -86,7 +88,7 @@ func (f *floor) cleanup(ctx context.Context) {
 // the first CNI add), and compares its configs, read back from containerd,
 // with what berth sent (f.diffs).
 func (f *floor) warmUp(ctx context.Context, berthSent *sentConfig, berthErr error) (podTiming, error) {
-	progress("floor: first pod (not measured)")
+	benchkit.Progress("floor: first pod (not measured)")
 	p := f.newPod("floor-warm-up")
 	warm, err := f.startPod(ctx, p)
 	if err != nil {
@@ -110,7 +112,7 @@ func (f *floor) one(ctx context.Context, i int) (podTiming, error) {
 	if err != nil {
 		return t, err
 	}
-	runtimeTimes(ctx, f.e.rt, &t)
+	runtimeTimes(ctx, f.e.CRI, &t)
 	return t, f.removePod(ctx, p)
 }
 
@@ -131,16 +133,16 @@ func (f *floor) burst(ctx context.Context, n int) ([]podTiming, time.Duration, e
 	}
 	all := span(ts)
 	for i := range ts {
-		runtimeTimes(ctx, f.e.rt, &ts[i])
+		runtimeTimes(ctx, f.e.CRI, &ts[i])
 	}
-	progress("floor: all %d running %s after the first RunPodSandbox call; removing them", n, dur(all))
+	benchkit.Progress("floor: all %d running %s after the first RunPodSandbox call; removing them", n, benchkit.Dur(all))
 	err = together(ctx, n, func(ctx context.Context, i int) error { return f.removePod(ctx, pods[i]) })
 	return ts, all, err
 }
 
 func (f *floor) newPod(name string) *floorPod {
 	uid := newUID()
-	f.e.addUID("floor", uid)
+	f.e.AddUID("floor", uid)
 	p := &floorPod{name: name, uid: uid, dir: filepath.Join(f.dir, "pods", namespace+"_"+name+"_"+uid)}
 	f.pods = append(f.pods, p)
 	return p
@@ -159,14 +161,14 @@ func (f *floor) startPod(ctx context.Context, p *floorPod) (podTiming, error) {
 	if err != nil {
 		return t, err
 	}
-	if p.sandboxID, err = f.e.rt.RunPodSandbox(cctx, sbCfg, ""); err != nil {
+	if p.sandboxID, err = f.e.CRI.RunPodSandbox(cctx, sbCfg, ""); err != nil {
 		return t, fmt.Errorf("RunPodSandbox %s: %w", p.name, err)
 	}
 	t.sandboxed = time.Now()
 	if err := ctx.Err(); err != nil {
 		return t, err
 	}
-	st, err := f.e.rt.PodSandboxStatus(cctx, p.sandboxID)
+	st, err := f.e.CRI.PodSandboxStatus(cctx, p.sandboxID)
 	if err != nil {
 		return t, fmt.Errorf("PodSandboxStatus %s: %w", p.name, err)
 	}
@@ -177,11 +179,11 @@ func (f *floor) startPod(ctx context.Context, p *floorPod) (podTiming, error) {
 	if err := ctx.Err(); err != nil {
 		return t, err
 	}
-	id, err := f.e.rt.CreateContainer(cctx, p.sandboxID, cCfg, sbCfg)
+	id, err := f.e.CRI.CreateContainer(cctx, p.sandboxID, cCfg, sbCfg)
 	if err != nil {
 		return t, fmt.Errorf("CreateContainer %s: %w", p.name, err)
 	}
-	if err := f.e.rt.StartContainer(cctx, id); err != nil {
+	if err := f.e.CRI.StartContainer(cctx, id); err != nil {
 		return t, fmt.Errorf("StartContainer %s: %w", p.name, err)
 	}
 	t.running = time.Now()
@@ -197,10 +199,10 @@ func (f *floor) removePod(ctx context.Context, p *floorPod) error {
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := f.e.rt.StopPodSandbox(cctx, p.sandboxID); err != nil {
+	if err := f.e.CRI.StopPodSandbox(cctx, p.sandboxID); err != nil {
 		return fmt.Errorf("StopPodSandbox %s: %w", p.name, err)
 	}
-	if err := f.e.rt.RemovePodSandbox(cctx, p.sandboxID); err != nil {
+	if err := f.e.CRI.RemovePodSandbox(cctx, p.sandboxID); err != nil {
 		return fmt.Errorf("RemovePodSandbox %s: %w", p.name, err)
 	}
 	p.sandboxID = ""
@@ -242,7 +244,7 @@ func namespaceOptions() *runtimeapi.NamespaceOption {
 // first, as the agent does), labels and annotations, log path, best-effort
 // resources.
 func (f *floor) containerConfig(p *floorPod, podIP string) (*runtimeapi.ContainerConfig, error) {
-	c := benchPod(p.name, f.image.ref).Spec.Containers[0]
+	c := benchPod(p.name, f.image.Ref(imageTag)).Spec.Containers[0]
 	c.TerminationMessagePath = corev1.TerminationMessagePathDefault
 	c.TerminationMessagePolicy = corev1.TerminationMessageReadFile
 	c.ImagePullPolicy = corev1.PullIfNotPresent

@@ -1,28 +1,15 @@
 package main
 
 import (
-	"slices"
 	"time"
+
+	"github.com/berth-dev/berth/bench/internal/benchkit"
 )
-
-// latencies are the durations of one step, one per pod.
-type latencies []time.Duration
-
-// pct returns the q-th percentile (0 < q ≤ 100) by nearest rank.
-func (l latencies) pct(q float64) time.Duration {
-	if len(l) == 0 {
-		return 0
-	}
-	s := slices.Clone(l)
-	slices.Sort(s)
-	rank := int(q/100*float64(len(s))+0.999999) - 1
-	return s[min(max(rank, 0), len(s)-1)]
-}
 
 // step collects, over pods, the time from one instant to another; pods
 // missing either instant are left out.
-func step(ps []podTiming, from, to func(p podTiming) time.Time) latencies {
-	var out latencies
+func step(ps []podTiming, from, to func(p podTiming) time.Time) benchkit.Latencies {
+	var out benchkit.Latencies
 	for _, p := range ps {
 		a, b := from(p), to(p)
 		if a.IsZero() || b.IsZero() {
@@ -45,5 +32,5 @@ func atRunning(p podTiming) time.Time          { return p.running }
 
 // atEvent is the first arrival of an event with that reason.
 func atEvent(reason string) func(p podTiming) time.Time {
-	return func(p podTiming) time.Time { return p.events[reason] }
+	return func(p podTiming) time.Time { return p.events[reason].At }
 }

@@ -17,13 +17,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
+
+	"github.com/berth-dev/berth/bench/internal/benchkit"
 )
 
 type config struct {
@@ -31,6 +28,16 @@ type config struct {
 	size int64 // the padding layer, bytes
 	n    int
 }
+
+const (
+	// namespace holds the benchmark's pods and its pull secret.
+	namespace = "bench-pull"
+	// repo is the repository the benchmark's image is pushed to, under
+	// one tag per pull.
+	repo = "bench/pull"
+	// cidrSecondByte is this benchmark's pod ranges: 10.203.N.0/24.
+	cidrSecondByte = 203
+)
 
 func main() {
 	var cfg config
@@ -52,65 +59,28 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/pull: -size is at most 2GiB (the image is built in memory)")
 		os.Exit(2)
 	}
-	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "bench/pull: must run as root: berth starts containerd, runc and CNI "+
-			"(make build && sudo go run ./bench/pull)")
-		os.Exit(2)
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		// After the first signal, a second one kills at once (the default).
-		<-ctx.Done()
-		stop()
-	}()
-	if err := run(ctx, cfg); err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("interrupted (%w); pods, images and processes stopped, temp dir removed", err)
-		}
-		fmt.Fprintln(os.Stderr, "bench/pull:", err)
-		os.Exit(1)
-	}
+	benchkit.RequireRoot("pull")
+	benchkit.Main("pull", "pods, images and processes stopped, temp dir removed",
+		func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
 // run does the whole benchmark. Everything it starts or creates is
 // registered with a cleanup stack that runs before it returns, whatever
 // happens (error, Ctrl-C).
 func run(ctx context.Context, cfg config) (err error) {
-	bin, err := filepath.Abs(cfg.bin)
+	rig, err := benchkit.NewRig(ctx, benchkit.RigConfig{
+		Bin: cfg.bin, TmpPrefix: "bpl-", RegistryAuth: true, CIDRSecondByte: cidrSecondByte,
+		Namespace: namespace, UserAgent: "berth-bench-pull",
+	})
 	if err != nil {
 		return err
 	}
-	if fi, statErr := os.Stat(bin); statErr != nil || fi.IsDir() {
-		return fmt.Errorf("%s not found: run make build first (or pass -bin PATH)", cfg.bin)
-	}
-	if err := checkTools(); err != nil {
-		return err
-	}
-
-	var cl cleanups
 	defer func() {
-		if cErr := cl.run(); cErr != nil {
+		if cErr := rig.Close(); cErr != nil {
 			err = errors.Join(err, cErr)
 		}
 	}()
-
-	// Short: containerd's socket lives under it and unix socket paths are
-	// limited to 107 bytes.
-	tmp, err := os.MkdirTemp("/tmp", "bpl-")
-	if err != nil {
-		return err
-	}
-	cl.add("removing "+tmp, func() error { return os.RemoveAll(tmp) })
-	m := describeMachine(bin, tmp)
-	progress("machine: %s", m.oneLine())
-
-	progress("registry: starting docker-registry on loopback, basic auth")
-	reg, err := startRegistry(ctx, filepath.Join(tmp, "registry"))
-	if err != nil {
-		return err
-	}
-	cl.add("stopping the registry", reg.stop)
+	reg := rig.Registry
 
 	// One tag per pull: a fresh name each time, on top of the removal
 	// that makes it cold.
@@ -118,32 +88,30 @@ func run(ctx context.Context, cfg config) (err error) {
 	for i := range cfg.n {
 		tags = append(tags, fmt.Sprintf("berth-%d", i), fmt.Sprintf("floor-%d", i))
 	}
-	progress("registry: building busybox + %s of incompressible padding, pushing it under %d tags", size(cfg.size), len(tags))
-	img, err := reg.push(ctx, cfg.size, tags)
+	benchkit.Progress("registry: building busybox + %s of incompressible padding, pushing it under %d tags",
+		benchkit.Size(cfg.size), len(tags))
+	img, err := reg.Push(ctx, repo, cfg.size, tags...)
 	if err != nil {
 		return err
 	}
-	progress("registry: %s, %d layers, %s compressed (built in %s, pushed in %s)",
-		img.repo, img.layers, size(img.size), dur(img.build), dur(img.push))
+	benchkit.Progress("registry: %s, %d layers, %s compressed (built in %s, pushed in %s)",
+		img.Repo, img.Layers, benchkit.Size(img.Size), dur(img.Build), dur(img.Push))
 
-	cidr, err := pickClusterCIDR()
-	if err != nil {
-		return err
-	}
-	progress("berth: starting %s on %s (cluster CIDR %s)", bin, tmp, cidr)
-	e, err := startEnv(ctx, bin, filepath.Join(tmp, "d"), cidr)
-	if e != nil {
-		cl.add("stopping berth (pods, sandboxes, images, server, bridge, cgroups)", func() error { return e.teardown(img.repo) })
+	node, err := rig.StartNode(ctx)
+	if node != nil {
+		rig.Add("stopping berth (pods, sandboxes, images, server, bridge, cgroups)", func() error {
+			return node.Teardown(func(ctx context.Context) error { return removeImages(ctx, node.CRI, img.Repo) })
+		})
 	}
 	if err != nil {
 		return err
 	}
-	progress("berth: node ready in %s; containerd %s", dur(e.srv.ready), e.runtimeVersion)
-	m.runtime, m.cidr = e.runtimeVersion, cidr
+	benchkit.Progress("berth: node ready in %s; containerd %s", dur(node.Server.Ready), node.RuntimeVersion)
+	m := machine{Machine: rig.Machine, runtime: node.RuntimeVersion, cidr: node.CIDR}
 
 	wctx, stopWatches := context.WithCancel(ctx)
 	defer stopWatches()
-	b := &bench{e: e, reg: reg, img: img}
+	b := &bench{node: node, reg: reg, img: img}
 	if err := b.prepare(wctx); err != nil {
 		return err
 	}
@@ -151,14 +119,14 @@ func run(ctx context.Context, cfg config) (err error) {
 	res := &results{}
 	// Warm-up, not counted: the first pod makes the CNI bridge and the
 	// registry's blobs enter the page cache; both sides then start equal.
-	progress("warm-up: one pod through berth, one CRI pull (not counted)")
+	benchkit.Progress("warm-up: one pod through berth, one CRI pull (not counted)")
 	if res.warmBerth, err = b.berth(ctx, "warm-berth", "pull-warm"); err != nil {
 		return fmt.Errorf("berth warm-up: %w", err)
 	}
 	if res.warmFloor, err = b.floor(ctx, "warm-floor"); err != nil {
 		return fmt.Errorf("floor warm-up: %w", err)
 	}
-	progress("warm-up: berth create → Pulled %s (pull %s), CRI pull %s",
+	benchkit.Progress("warm-up: berth create → Pulled %s (pull %s), CRI pull %s",
 		dur(res.warmBerth.toPulled()), dur(res.warmBerth.reported), dur(res.warmFloor.pull))
 
 	// Interleaved, the order alternating, so that drift (page cache,
@@ -173,7 +141,7 @@ func run(ctx context.Context, cfg config) (err error) {
 				return fmt.Errorf("berth, run %d: %w", i+1, err)
 			}
 			res.berth = append(res.berth, r)
-			progress("run %d/%d: berth create → Pulled %s (pull %s), → Running %s",
+			benchkit.Progress("run %d/%d: berth create → Pulled %s (pull %s), → Running %s",
 				i+1, cfg.n, dur(r.toPulled()), dur(r.reported), dur(r.toRunning()))
 			return nil
 		}
@@ -183,7 +151,7 @@ func run(ctx context.Context, cfg config) (err error) {
 				return fmt.Errorf("floor, run %d: %w", i+1, err)
 			}
 			res.floor = append(res.floor, r)
-			progress("run %d/%d: CRI pull %s", i+1, cfg.n, dur(r.pull))
+			benchkit.Progress("run %d/%d: CRI pull %s", i+1, cfg.n, dur(r.pull))
 			return nil
 		}
 		first, second := doBerth, doFloor
@@ -227,56 +195,4 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q: the padding must be at least one byte", s)
 	}
 	return n, nil
-}
-
-// checkTools fails early, and clearly, when something the run needs is
-// missing (berth itself reports containerd, runc and CNI problems).
-func checkTools() error {
-	for _, t := range []struct{ path, pkg string }{
-		{"docker-registry", "docker-registry"},
-		{"containerd", "containerd"},
-		{"runc", "runc"},
-		{"ip", "iproute2"},
-	} {
-		if _, err := exec.LookPath(t.path); err != nil {
-			return fmt.Errorf("%s not found on PATH (apt-get install %s)", t.path, t.pkg)
-		}
-	}
-	if _, err := os.Stat(busyboxPath); err != nil {
-		return fmt.Errorf("the test image is built from %s (apt-get install busybox-static): %w", busyboxPath, err)
-	}
-	return nil
-}
-
-// cleanups is a stack of things to undo, run last-in first-out.
-type cleanups struct {
-	steps []cleanupStep
-}
-
-type cleanupStep struct {
-	what string
-	fn   func() error
-}
-
-func (c *cleanups) add(what string, fn func() error) {
-	c.steps = append(c.steps, cleanupStep{what, fn})
-}
-
-// run undoes everything, even after errors, and joins the errors.
-func (c *cleanups) run() error {
-	var errs []error
-	for i := len(c.steps) - 1; i >= 0; i-- {
-		s := c.steps[i]
-		if err := s.fn(); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", s.what, err))
-		}
-	}
-	c.steps = nil
-	return errors.Join(errs...)
-}
-
-// progress tells the person waiting what is happening, on stderr, so that
-// stdout holds only the report.
-func progress(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }

@@ -15,9 +15,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/berth-dev/berth/bench/internal/benchkit"
 )
 
 const (
@@ -74,23 +75,28 @@ var pulledMessage = regexp.MustCompile(`^Successfully pulled image ".*" in (\S+)
 
 // bench holds what every run uses.
 type bench struct {
-	e   *env
-	tr  *tracker
-	reg *registry
-	img image
+	node *benchkit.Node
+	tr   *benchkit.Tracker
+	reg  *benchkit.Registry
+	img  benchkit.Image
 
 	coldChecked bool // containerd's content store could be inspected
+}
+
+// contentDir is berth's containerd's content store (blobs/sha256/<hex>).
+func (b *bench) contentDir() string {
+	return filepath.Join(b.node.DataDir, "containerd", "root", "io.containerd.content.v1.content")
 }
 
 // prepare creates the namespace (with its default service account) and
 // the docker-registry secret, and opens the watches.
 func (b *bench) prepare(ctx context.Context) error {
-	if err := prepareNamespace(ctx, b.e.cs); err != nil {
+	if err := benchkit.PrepareNamespace(ctx, b.node.API, namespace); err != nil {
 		return err
 	}
-	auth := base64.StdEncoding.EncodeToString([]byte(b.reg.username + ":" + b.reg.password))
+	auth := base64.StdEncoding.EncodeToString([]byte(b.reg.Username + ":" + b.reg.Password))
 	cfg, err := json.Marshal(map[string]any{"auths": map[string]any{
-		b.reg.host: map[string]string{"username": b.reg.username, "password": b.reg.password, "auth": auth},
+		b.reg.Host: map[string]string{"username": b.reg.Username, "password": b.reg.Password, "auth": auth},
 	}})
 	if err != nil {
 		return err
@@ -100,56 +106,56 @@ func (b *bench) prepare(ctx context.Context) error {
 		Type:       corev1.SecretTypeDockerConfigJson,
 		Data:       map[string][]byte{corev1.DockerConfigJsonKey: cfg},
 	}
-	if _, err := b.e.cs.CoreV1().Secrets(namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+	if _, err := b.node.API.CoreV1().Secrets(namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating secret %s/%s: %w", namespace, secretName, err)
 	}
-	b.tr = newTracker()
-	return b.tr.start(ctx, b.e.watchCS)
+	b.tr = benchkit.NewTracker()
+	return b.tr.Start(ctx, b.node.Watch, namespace)
 }
 
 // berth creates a pod from tag (imagePullPolicy Always, the pull secret
 // set), waits until it runs and its Pulled event has arrived, then deletes
 // it and removes the image, so that the next pull is cold again.
 func (b *bench) berth(ctx context.Context, tag, podName string) (berthRun, error) {
-	ref := b.img.ref(tag)
+	ref := b.img.Ref(tag)
 	if err := b.ensureCold(ctx, ref); err != nil {
 		return berthRun{}, err
 	}
-	pods := b.e.cs.CoreV1().Pods(namespace)
+	pods := b.node.API.CoreV1().Pods(namespace)
 	r := berthRun{tag: tag, pod: podName}
-	b.tr.track(podName)
+	b.tr.Track(podName)
 	r.start = time.Now()
 	p, err := pods.Create(ctx, benchPod(podName, ref), metav1.CreateOptions{})
 	r.created = time.Now()
 	if err != nil {
 		return r, fmt.Errorf("creating pod %s: %w", podName, err)
 	}
-	b.e.addUID(string(p.UID))
-	if err := b.tr.waitRunning(ctx, podName, pullTimeout); err != nil {
+	b.node.AddUID("berth", string(p.UID))
+	if err := b.tr.WaitRunning(ctx, podName, pullTimeout); err != nil {
 		return r, err
 	}
-	ev, err := b.tr.waitEvent(ctx, podName, "Pulled", eventTimeout)
+	ev, err := b.tr.WaitEvent(ctx, podName, "Pulled", eventTimeout)
 	if err != nil {
 		return r, err
 	}
-	s := b.tr.snapshot(podName)
-	r.bound, r.running, r.pulled, r.message = s.bound, s.running, ev.at, ev.message
-	if pe, ok := s.events["Pulling"]; ok {
-		r.pulling = pe.at
+	s := b.tr.Snapshot(podName)
+	r.bound, r.running, r.pulled, r.message = s.Bound, s.Running, ev.At, ev.Message
+	if pe, ok := s.Events["Pulling"]; ok {
+		r.pulling = pe.At
 	}
-	m := pulledMessage.FindStringSubmatch(ev.message)
+	m := pulledMessage.FindStringSubmatch(ev.Message)
 	if m == nil {
-		return r, fmt.Errorf("pod %s: the Pulled event does not report a pull (%q): the image was not cold", podName, ev.message)
+		return r, fmt.Errorf("pod %s: the Pulled event does not report a pull (%q): the image was not cold", podName, ev.Message)
 	}
 	r.reported, _ = time.ParseDuration(m[1])
 	r.reportedTotal, _ = time.ParseDuration(m[2])
 	r.reportedSize, _ = strconv.ParseInt(m[3], 10, 64)
-	b.e.noteBridge()
+	b.node.NoteBridge()
 
 	if err := pods.Delete(ctx, podName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return r, fmt.Errorf("deleting pod %s: %w", podName, err)
 	}
-	if err := b.tr.waitGone(ctx, podName, goneTimeout); err != nil {
+	if err := b.tr.WaitGone(ctx, podName, goneTimeout); err != nil {
 		return r, err
 	}
 	return r, b.removeImage(ctx, ref)
@@ -158,23 +164,23 @@ func (b *bench) berth(ctx context.Context, tag, podName string) (berthRun, error
 // floor is the same pull straight through CRI on berth's containerd, with
 // the credentials of the same secret, then the image's removal.
 func (b *bench) floor(ctx context.Context, tag string) (floorRun, error) {
-	ref := b.img.ref(tag)
+	ref := b.img.Ref(tag)
 	if err := b.ensureCold(ctx, ref); err != nil {
 		return floorRun{}, err
 	}
 	r := floorRun{tag: tag}
 	// What berth (like the kubelet) sends for a dockerconfigjson entry:
 	// the username and password, no server address.
-	auth := &runtimeapi.AuthConfig{Username: b.reg.username, Password: b.reg.password}
+	auth := &runtimeapi.AuthConfig{Username: b.reg.Username, Password: b.reg.Password}
 	pctx, cancel := context.WithTimeout(ctx, pullTimeout)
 	start := time.Now()
-	_, err := b.e.rt.PullImage(pctx, &runtimeapi.ImageSpec{Image: ref}, auth, nil)
+	_, err := b.node.CRI.PullImage(pctx, &runtimeapi.ImageSpec{Image: ref}, auth, nil)
 	r.pull = time.Since(start)
 	cancel()
 	if err != nil {
 		return r, fmt.Errorf("CRI PullImage %s: %w", ref, err)
 	}
-	if st, err := b.e.rt.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: ref}); err == nil && st != nil {
+	if st, err := b.node.CRI.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: ref}); err == nil && st != nil {
 		r.size = int64(st.Size)
 	}
 	return r, b.removeImage(ctx, ref)
@@ -185,7 +191,7 @@ func (b *bench) floor(ctx context.Context, tag string) (floorRun, error) {
 // then removes it through CRI, every tag of it included: containerd then
 // deletes its content and snapshots synchronously.
 func (b *bench) removeImage(ctx context.Context, ref string) error {
-	st, err := b.e.rt.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: ref})
+	st, err := b.node.CRI.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: ref})
 	if err != nil {
 		return fmt.Errorf("image status of %s: %w", ref, err)
 	}
@@ -194,7 +200,7 @@ func (b *bench) removeImage(ctx context.Context, ref string) error {
 	}
 	deadline := time.Now().Add(goneTimeout)
 	for {
-		cs, err := b.e.rt.ListContainers(ctx, nil)
+		cs, err := b.node.CRI.ListContainers(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("listing containers: %w", err)
 		}
@@ -216,7 +222,7 @@ func (b *bench) removeImage(ctx context.Context, ref string) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	if err := b.e.rt.RemoveImage(ctx, &runtimeapi.ImageSpec{Image: st.Id}); err != nil {
+	if err := b.node.CRI.RemoveImage(ctx, &runtimeapi.ImageSpec{Image: st.Id}); err != nil {
 		return fmt.Errorf("removing %s (%s): %w", ref, st.Id, err)
 	}
 	return nil
@@ -227,26 +233,27 @@ func (b *bench) removeImage(ctx context.Context, ref string) error {
 // store (GC after RemoveImage is synchronous; a short wait covers a slow
 // disk).
 func (b *bench) ensureCold(ctx context.Context, ref string) error {
-	st, err := b.e.rt.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: ref})
+	st, err := b.node.CRI.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: ref})
 	if err != nil {
 		return fmt.Errorf("image status of %s: %w", ref, err)
 	}
 	if st != nil {
 		return fmt.Errorf("%s is already in containerd before its pull (%s)", ref, st.Id)
 	}
-	if _, err := os.Stat(b.e.contentDir); err != nil {
+	contentDir := b.contentDir()
+	if _, err := os.Stat(contentDir); err != nil {
 		return nil // not berth's own containerd layout: only the CRI check above
 	}
 	b.coldChecked = true
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var present []string
-		for _, d := range b.img.blobs {
+		for _, d := range b.img.Blobs {
 			hex, ok := strings.CutPrefix(d, "sha256:")
 			if !ok {
 				continue
 			}
-			if _, err := os.Stat(filepath.Join(b.e.contentDir, "blobs", "sha256", hex)); err == nil {
+			if _, err := os.Stat(filepath.Join(contentDir, "blobs", "sha256", hex)); err == nil {
 				present = append(present, d)
 			}
 		}
@@ -281,38 +288,4 @@ func benchPod(name, image string) *corev1.Pod {
 			}},
 		},
 	}
-}
-
-// prepareNamespace creates the namespace and makes sure its "default"
-// service account exists (pods are rejected without it): berth's controller
-// creates it; if none does within a few seconds, the benchmark does.
-func prepareNamespace(ctx context.Context, cs kubernetes.Interface) error {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating namespace %s: %w", namespace, err)
-	}
-	sas := cs.CoreV1().ServiceAccounts(namespace)
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		_, err := sas.Get(ctx, "default", metav1.GetOptions{})
-		if err == nil {
-			return nil
-		}
-		if !apierrors.IsNotFound(err) {
-			return fmt.Errorf("getting service account %s/default: %w", namespace, err)
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
-	if _, err := sas.Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating service account %s/default: %w", namespace, err)
-	}
-	return nil
 }
