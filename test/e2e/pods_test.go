@@ -101,15 +101,20 @@ spec:
 		ns := "crash"
 		s.namespace(t, ns)
 		s.mustKubectl(t, "-n", ns, "run", "crash", "--image="+image, "--", "sh", "-c", "exit 1")
+		var msg string
 		eventually(t, 60*time.Second, func() error {
-			reason := s.podField(t, ns, "crash", "{.status.containerStatuses[0].state.waiting.reason}")
-			n, _ := strconv.Atoi(s.podField(t, ns, "crash", "{.status.containerStatuses[0].restartCount}"))
-			if reason != "CrashLoopBackOff" || n < 2 {
-				return fmt.Errorf("waiting reason %q restarts %d", reason, n)
+			// One read, so that reason, message and count belong together.
+			f := strings.SplitN(s.podField(t, ns, "crash", "{.status.containerStatuses[0].state.waiting.reason}|{.status.containerStatuses[0].restartCount}|{.status.containerStatuses[0].state.waiting.message}"), "|", 3)
+			if len(f) != 3 {
+				return fmt.Errorf("no container status yet")
 			}
+			n, _ := strconv.Atoi(f[1])
+			if f[0] != "CrashLoopBackOff" || n < 2 {
+				return fmt.Errorf("waiting reason %q restarts %d", f[0], n)
+			}
+			msg = f[2]
 			return nil
 		})
-		msg := s.podField(t, ns, "crash", "{.status.containerStatuses[0].state.waiting.message}")
 		if !strings.HasPrefix(msg, "back-off ") || !strings.Contains(msg, "restarting failed container=crash pod=crash_crash(") {
 			t.Errorf("CrashLoopBackOff message = %q", msg)
 		}
