@@ -182,6 +182,9 @@ func (na *nodeAgent) stop(timeout time.Duration) {
 
 // RunAgent runs the node agent alone against any API server.
 func RunAgent(ctx context.Context, cfg AgentConfig) error {
+	if err := checkVerificationPolicy(cfg.ImagePullCredentialsVerificationPolicy); err != nil {
+		return err
+	}
 	rc, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
 	if err != nil {
 		return fmt.Errorf("reading kubeconfig %s: %w", cfg.Kubeconfig, err)

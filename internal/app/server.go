@@ -71,6 +71,9 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		h, _ := os.Hostname()
 		cfg.NodeName = strings.ToLower(h)
 	}
+	if err := checkVerificationPolicy(cfg.ImagePullCredentialsVerificationPolicy); err != nil {
+		return err
+	}
 	for _, p := range cfg.AdmissionPlugins {
 		if p != "AlwaysPullImages" {
 			return fmt.Errorf("--enable-admission-plugins: unknown plugin %q (berth supports AlwaysPullImages; ServiceAccount is always on)", p)
@@ -228,4 +231,14 @@ func firstIP(cidr string) string {
 	out := append(net.IP(nil), ip...)
 	out[len(out)-1]++
 	return out.String()
+}
+
+// checkVerificationPolicy rejects an unknown KEP-2535 policy before
+// anything is started or written.
+func checkVerificationPolicy(p string) error {
+	switch p {
+	case "", "NeverVerify", "NeverVerifyPreloadedImages", "NeverVerifyAllowlistedImages", "AlwaysVerify":
+		return nil
+	}
+	return fmt.Errorf("--image-pull-credentials-verification-policy: unknown image pull credential verification policy: %s (use NeverVerify, NeverVerifyPreloadedImages, NeverVerifyAllowlistedImages or AlwaysVerify)", p)
 }
