@@ -12,6 +12,7 @@ import (
 	"github.com/berth-dev/berth/internal/agent/prober"
 	"github.com/berth-dev/berth/internal/cri"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -155,7 +156,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.pods = podInformer.Lister()
 	_, _ = podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { a.enqueue(obj) },
-		UpdateFunc: func(_, obj any) { a.enqueue(obj) },
+		UpdateFunc: func(old, obj any) {
+			// Status-only changes (mostly the agent's own writes) need no
+			// sync, as in the kubelet, where they are mere reconciles.
+			if o, ok := old.(*corev1.Pod); ok {
+				if n, ok := obj.(*corev1.Pod); ok && !podChanged(o, n) {
+					return
+				}
+			}
+			a.enqueue(obj)
+		},
 		DeleteFunc: func(obj any) {
 			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = t.Obj
@@ -236,4 +246,14 @@ func (a *Agent) GetPod(namespace, name string) (*corev1.Pod, error) {
 		return nil, apierrors.NewNotFound(corev1.Resource("pods"), name)
 	}
 	return a.pods.Pods(namespace).Get(name)
+}
+
+// podChanged reports whether anything but status changed.
+func podChanged(old, pod *corev1.Pod) bool {
+	return !equality.Semantic.DeepEqual(old.Spec, pod.Spec) ||
+		!equality.Semantic.DeepEqual(old.Labels, pod.Labels) ||
+		!equality.Semantic.DeepEqual(old.Annotations, pod.Annotations) ||
+		!equality.Semantic.DeepEqual(old.DeletionTimestamp, pod.DeletionTimestamp) ||
+		!equality.Semantic.DeepEqual(old.DeletionGracePeriodSeconds, pod.DeletionGracePeriodSeconds) ||
+		old.UID != pod.UID
 }

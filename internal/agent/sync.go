@@ -252,6 +252,9 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 			inst := rt.instances(sb.Id, c.Name)
 			if len(inst) == 0 {
 				w.startContainer(ctx, pod, c, sb.Id, sandboxCfg, podIP, rt.nextAttempt(c.Name), false)
+				if _, failed := w.reasons[c.Name]; failed && requeue > startRetry {
+					requeue = startRetry
+				}
 				continue
 			}
 			latest := inst[0]
@@ -288,6 +291,11 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 	a.updateStatus(ctx, pod, rt, sbStatus, w.reasons)
 	return requeue
 }
+
+// startRetry is how soon a container whose start failed (a pull error,
+// a config error) is tried again; the image back-off decides whether
+// that try pulls or reports ImagePullBackOff.
+const startRetry = 2 * time.Second
 
 func shouldRestart(policy corev1.RestartPolicy, exitCode int32) bool {
 	switch policy {
