@@ -155,7 +155,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	podInformer := factory.Core().V1().Pods()
 	a.pods = podInformer.Lister()
 	_, _ = podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { a.enqueue(obj) },
+		AddFunc: func(obj any) { a.enqueue(obj) },
 		UpdateFunc: func(old, obj any) {
 			// Status-only changes (mostly the agent's own writes) need no
 			// sync, as in the kubelet, where they are mere reconciles.

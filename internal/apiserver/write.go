@@ -67,29 +67,34 @@ func writeWarnings(w http.ResponseWriter, warnings []string) {
 	}
 }
 
-func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, info requestInfo) {
+// readWrite reads a create or update request: its options and its body
+// decoded (JSON, YAML or protobuf) under the field validation asked for.
+func (s *Server) readWrite(r *http.Request, info requestInfo) (*writeOptions, runtime.Object, error) {
 	opts, err := parseWriteOptions(r)
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, nil, err
 	}
 	data, err := readBody(r)
-	if err == nil {
-		data, err = toJSON(r.Header.Get("Content-Type"), data)
-		if err != nil {
-			err = cannotHandle(info.res, err)
-		}
-	}
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, nil, err
+	}
+	if data, err = toJSON(r.Header.Get("Content-Type"), data); err != nil {
+		return nil, nil, cannotHandle(info.res, err)
 	}
 	obj, warnings, err := s.decodeObjectAs(info.res, r.Header.Get("Content-Type"), data, opts.validation)
 	if err != nil {
+		return nil, nil, err
+	}
+	opts.warnings = append(opts.warnings, warnings...)
+	return opts, obj, nil
+}
+
+func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	opts, obj, err := s.readWrite(r, info)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
-	opts.warnings = append(opts.warnings, warnings...)
 	created, err := s.createObject(r.Context(), info.res, info.namespace, obj, opts)
 	writeWarnings(w, opts.warnings)
 	if err != nil {
@@ -390,28 +395,11 @@ func specChanged(a, b runtime.Object) bool {
 }
 
 func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, info requestInfo) {
-	opts, err := parseWriteOptions(r)
+	opts, obj, err := s.readWrite(r, info)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	data, err := readBody(r)
-	if err == nil {
-		data, err = toJSON(r.Header.Get("Content-Type"), data)
-		if err != nil {
-			err = cannotHandle(info.res, err)
-		}
-	}
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	obj, warnings, err := s.decodeObjectAs(info.res, r.Header.Get("Content-Type"), data, opts.validation)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	opts.warnings = append(opts.warnings, warnings...)
 	if m, _ := meta.Accessor(obj); m.GetName() != info.name {
 		writeError(w, badRequest("the name of the object (%s) does not match the name on the URL (%s)", m.GetName(), info.name))
 		return
