@@ -402,6 +402,9 @@ func (e *ensure) pullWithCredentials() (string, *credential, error) {
 
 // criPull is one CRI PullImage, recorded in the explain attempts. Errors
 // come back with every credential value of the pod scrubbed from the text.
+// pullTimeout bounds one pull attempt.
+const pullTimeout = 10 * time.Minute
+
 func (e *ensure) criPull(cr *credential) (string, error) {
 	rep := AttemptReport{Result: "success"}
 	var auth *runtimeapi.AuthConfig
@@ -410,7 +413,11 @@ func (e *ensure) criPull(cr *credential) (string, error) {
 		rep.CredentialKey, rep.Secret, rep.Username = cr.Key, cr.Source.String(), cr.Username
 	}
 	start := e.m.clock.Now()
-	ref, err := e.m.rt.PullImage(e.ctx, e.spec, auth, e.sandbox)
+	// A registry that accepts a connection and never answers must not hold
+	// the pod's worker forever (CRI gives no progress to watch).
+	pctx, cancel := context.WithTimeout(e.ctx, pullTimeout)
+	ref, err := e.m.rt.PullImage(pctx, e.spec, auth, e.sandbox)
+	cancel()
 	rep.Duration = e.m.clock.Since(start)
 	if err != nil {
 		err = e.creds.scrub(err)
