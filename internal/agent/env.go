@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"github.com/berth-dev/berth/internal/agent/expansion"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -53,7 +54,7 @@ func (a *Agent) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Con
 	}
 	for _, e := range c.Env {
 		if e.ValueFrom == nil {
-			set(e.Name, expand(e.Value, func(k string) (string, bool) { v, ok := vals[k]; return v, ok }))
+			set(e.Name, expansion.Expand(e.Value, func(k string) (string, bool) { v, ok := vals[k]; return v, ok }))
 			continue
 		}
 		v, ok, err := a.envSource(ctx, pod, c, e.ValueFrom, podIP)
@@ -164,40 +165,6 @@ func resourceField(c *corev1.Container, ref *corev1.ResourceFieldSelector) strin
 	return fmt.Sprint((v.Value() + div.Value() - 1) / div.Value())
 }
 
-// expand replaces $(VAR) with the variable's value when defined, leaves
-// undefined references as written, and turns $$ into $, as Kubernetes does.
-func expand(s string, lookup func(string) (string, bool)) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 >= len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		switch s[i+1] {
-		case '$':
-			b.WriteByte('$')
-			i++
-		case '(':
-			end := strings.IndexByte(s[i+2:], ')')
-			if end < 0 {
-				b.WriteString("$(")
-				i++
-				continue
-			}
-			name := s[i+2 : i+2+end]
-			if v, ok := lookup(name); ok {
-				b.WriteString(v)
-			} else {
-				b.WriteString("$(" + name + ")")
-			}
-			i += 2 + end
-		default:
-			b.WriteByte('$')
-		}
-	}
-	return b.String()
-}
-
 func expandAll(in []string, env []*runtimeapi.KeyValue) []string {
 	if in == nil {
 		return nil
@@ -208,7 +175,7 @@ func expandAll(in []string, env []*runtimeapi.KeyValue) []string {
 	}
 	out := make([]string, len(in))
 	for i, s := range in {
-		out[i] = expand(s, func(k string) (string, bool) { v, ok := m[k]; return v, ok })
+		out[i] = expansion.Expand(s, func(k string) (string, bool) { v, ok := m[k]; return v, ok })
 	}
 	return out
 }

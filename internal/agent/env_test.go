@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"github.com/berth-dev/berth/internal/agent/expansion"
 	"strings"
 	"testing"
 
@@ -46,7 +47,7 @@ func TestExpand(t *testing.T) {
 		{"$(A)$(B", "a$(B"},
 	}
 	for _, tt := range tests {
-		if got := expand(tt.in, lookup); got != tt.want {
+		if got := expansion.Expand(tt.in, lookup); got != tt.want {
 			t.Errorf("expand(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
@@ -62,7 +63,7 @@ func TestExpandAfterUnterminatedReference(t *testing.T) {
 		"$(A $$":     "$(A $",
 		"$(A $$ $$B": "$(A $ $B",
 	} {
-		if got := expand(in, lookup); got != want {
+		if got := expansion.Expand(in, lookup); got != want {
 			t.Errorf("expand(%q) = %q, want %q (as Kubernetes)", in, got, want)
 		}
 	}

@@ -3,6 +3,7 @@ package volumes
 import (
 	"context"
 	"fmt"
+	"github.com/berth-dev/berth/internal/agent/expansion"
 	"sort"
 	"strings"
 
@@ -15,7 +16,7 @@ import (
 // variable that is undefined or empty is an error.
 func expandSubPathExpr(expr string, env map[string]string) (string, error) {
 	missing := map[string]bool{}
-	out := expand(expr, func(name string) (string, bool) {
+	out := expansion.Expand(expr, func(name string) (string, bool) {
 		v, ok := env[name]
 		if !ok || v == "" {
 			missing[name] = true
@@ -31,41 +32,6 @@ func expandSubPathExpr(expr string, env map[string]string) (string, error) {
 		return "", fmt.Errorf("missing value for %s", strings.Join(names, ", "))
 	}
 	return out, nil
-}
-
-// expand is Kubernetes' $(VAR) expansion: `$$` is `$`, `$(NAME)` is
-// lookup(NAME) when it answers, else kept as written; anything else is
-// literal.
-func expand(s string, lookup func(string) (string, bool)) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 >= len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		switch s[i+1] {
-		case '$':
-			b.WriteByte('$')
-			i++
-		case '(':
-			end := strings.IndexByte(s[i+2:], ')')
-			if end < 0 {
-				b.WriteString("$(")
-				i++
-				continue
-			}
-			name := s[i+2 : i+2+end]
-			if v, ok := lookup(name); ok {
-				b.WriteString(v)
-			} else {
-				b.WriteString("$(" + name + ")")
-			}
-			i += 2 + end
-		default:
-			b.WriteByte('$')
-		}
-	}
-	return b.String()
 }
 
 // containerEnv is the part of the container's environment that
@@ -103,7 +69,7 @@ func containerEnv(ctx context.Context, src sources, pod *corev1.Pod, c *corev1.C
 	}
 	for _, e := range c.Env {
 		if e.ValueFrom == nil {
-			env[e.Name] = expand(e.Value, func(n string) (string, bool) { v, ok := env[n]; return v, ok })
+			env[e.Name] = expansion.Expand(e.Value, func(n string) (string, bool) { v, ok := env[n]; return v, ok })
 			continue
 		}
 		v, ok, err := envValueFrom(ctx, src, pod, c, e.ValueFrom, alloc)

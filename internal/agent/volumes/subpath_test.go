@@ -2,6 +2,7 @@ package volumes
 
 import (
 	"context"
+	"github.com/berth-dev/berth/internal/agent/expansion"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,7 +121,7 @@ func TestExpand(t *testing.T) {
 		"pre$(A)suf": "preasuf",
 	}
 	for in, want := range tests {
-		if got := expand(in, lookup); got != want {
+		if got := expansion.Expand(in, lookup); got != want {
 			t.Errorf("expand(%q) = %q, want %q", in, got, want)
 		}
 	}

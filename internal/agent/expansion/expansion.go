@@ -1,0 +1,41 @@
+// Package expansion is Kubernetes' $(VAR) expansion, used for env values,
+// command and args, and subPathExpr. It is pure: no I/O, no Kubernetes
+// types.
+package expansion
+
+import "strings"
+
+// Expand replaces $(NAME) with lookup(NAME) when lookup answers, keeps an
+// unresolved or unterminated reference as written, turns $$ into $, and
+// leaves anything else literal, as Kubernetes does.
+func Expand(s string, lookup func(string) (string, bool)) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 >= len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+		case '(':
+			end := strings.IndexByte(s[i+2:], ')')
+			if end < 0 {
+				b.WriteString("$(")
+				i++
+				continue
+			}
+			name := s[i+2 : i+2+end]
+			if v, ok := lookup(name); ok {
+				b.WriteString(v)
+			} else {
+				b.WriteString("$(" + name + ")")
+			}
+			i += 2 + end
+		default:
+			b.WriteByte('$')
+		}
+	}
+	return b.String()
+}
