@@ -24,11 +24,11 @@ package binder
 import (
 	"context"
 	"fmt"
+	"github.com/berth-dev/berth/internal/controllers/workers"
 	"log/slog"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -176,16 +176,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	// A few workers: each binding is an API round trip, and decisions do
 	// not depend on each other (no resource accounting), so a burst of
 	// pods is bound in parallel.
-	var wg sync.WaitGroup
-	for range bindWorkers {
-		wg.Go(func() {
-			for c.processNext(ctx) {
-			}
-		})
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
+	workers.Run(ctx, c.queue, bindWorkers, c.syncPod, func(key string, err error) {
+		c.log.Warn("retrying", "pod", key, "err", err)
+	})
 	return nil
 }
 
@@ -242,24 +235,6 @@ func responsible(pod *corev1.Pod) bool {
 		// A gated pod waits for its gates to be removed; the API server
 		// has already set its PodScheduled=False/SchedulingGated condition.
 		len(pod.Spec.SchedulingGates) == 0
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.syncPod(ctx, key); err != nil {
-		if ctx.Err() != nil {
-			return true
-		}
-		c.log.Warn("retrying", "pod", key, "err", err)
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
 }
 
 // syncPod binds the pod named by key, or records why it cannot be bound.

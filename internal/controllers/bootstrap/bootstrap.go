@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/controllers/workers"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -251,39 +252,16 @@ func (c *Controller) Run(ctx context.Context) error {
 
 	// One worker: the objects are few, and serial work keeps the
 	// namespace → Service → Endpoints order simple to reason about.
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for c.processNext(ctx) {
-		}
-	})
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-	return nil
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		switch {
-		case ctx.Err() != nil:
-			return true
-		case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
+	workers.Run(ctx, c.queue, 1, c.sync, func(key string, err error) {
+		if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 			// Expected while a deleted default namespace drains; it is
 			// recreated once gone.
 			c.log.Info("waiting for namespace to finish terminating", "object", key)
-		default:
-			c.log.Warn("retrying", "object", key, "err", err)
+			return
 		}
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+		c.log.Warn("retrying", "object", key, "err", err)
+	})
+	return nil
 }
 
 func (c *Controller) sync(ctx context.Context, key string) error {

@@ -17,11 +17,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/controllers/workers"
 	"log/slog"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -164,16 +164,14 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.hasSynced.Store(true)
 	c.log.Debug("caches synced")
 
-	var wg sync.WaitGroup
-	for range c.workers {
-		wg.Go(func() {
-			for c.processNext(ctx) {
-			}
-		})
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
+	workers.Run(ctx, c.queue, c.workers, c.syncNamespace, func(name string, err error) {
+		if errors.As(err, new(*remainingError)) {
+			// Not a failure: deletion is under way and this is a poll.
+			c.log.Debug("waiting for namespace content", "namespace", name, "remaining", err)
+			return
+		}
+		c.log.Warn("retrying", "namespace", name, "err", err)
+	})
 	return nil
 }
 
@@ -196,28 +194,6 @@ func (c *Controller) podDeleted(obj any) {
 	if ns, err := c.nsLister.Get(pod.Namespace); err == nil && ns.DeletionTimestamp != nil {
 		c.queue.Add(ns.Name)
 	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	name, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(name)
-	err := c.syncNamespace(ctx, name)
-	switch {
-	case err == nil:
-		c.queue.Forget(name)
-	case ctx.Err() != nil:
-	case errors.As(err, new(*remainingError)):
-		// Not a failure: deletion is under way and this is a poll.
-		c.log.Debug("waiting for namespace content", "namespace", name, "remaining", err)
-		c.queue.AddRateLimited(name)
-	default:
-		c.log.Warn("retrying", "namespace", name, "err", err)
-		c.queue.AddRateLimited(name)
-	}
-	return true
 }
 
 // remainingError says that a namespace still holds objects, so it cannot be

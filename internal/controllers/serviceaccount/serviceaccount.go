@@ -8,8 +8,8 @@ package serviceaccount
 import (
 	"context"
 	"fmt"
+	"github.com/berth-dev/berth/internal/controllers/workers"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -123,16 +123,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.hasSynced.Store(true)
 	c.log.Debug("caches synced")
 
-	var wg sync.WaitGroup
-	for range c.workers {
-		wg.Go(func() {
-			for c.processNext(ctx) {
-			}
-		})
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
+	workers.Run(ctx, c.queue, c.workers, c.syncNamespace, func(name string, err error) {
+		c.log.Warn("retrying", "namespace", name, "err", err)
+	})
 	return nil
 }
 
@@ -153,24 +146,6 @@ func (c *Controller) serviceAccountDeleted(obj any) {
 		return
 	}
 	c.queue.Add(sa.Namespace)
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	name, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(name)
-	if err := c.syncNamespace(ctx, name); err != nil {
-		if ctx.Err() != nil {
-			return true
-		}
-		c.log.Warn("retrying", "namespace", name, "err", err)
-		c.queue.AddRateLimited(name)
-		return true
-	}
-	c.queue.Forget(name)
-	return true
 }
 
 // syncNamespace creates the "default" ServiceAccount in namespace name

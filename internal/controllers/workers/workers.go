@@ -1,0 +1,47 @@
+// Package workers runs a controller's work queue: n goroutines take keys,
+// sync them, forget them on success and retry them with the queue's
+// rate-limited back-off on failure, until ctx ends.
+package workers
+
+import (
+	"context"
+	"sync"
+
+	"k8s.io/client-go/util/workqueue"
+)
+
+// Run starts n workers over q and blocks until ctx ends; it then shuts q
+// down and waits for the workers. onError is told about each failed sync
+// that will be retried (not about failures caused by ctx ending).
+func Run(ctx context.Context, q workqueue.TypedRateLimitingInterface[string], n int,
+	syncKey func(ctx context.Context, key string) error, onError func(key string, err error)) {
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for next(ctx, q, syncKey, onError) {
+			}
+		})
+	}
+	<-ctx.Done()
+	q.ShutDown()
+	wg.Wait()
+}
+
+func next(ctx context.Context, q workqueue.TypedRateLimitingInterface[string],
+	syncKey func(ctx context.Context, key string) error, onError func(key string, err error)) bool {
+	key, quit := q.Get()
+	if quit {
+		return false
+	}
+	defer q.Done(key)
+	err := syncKey(ctx, key)
+	switch {
+	case err == nil:
+		q.Forget(key)
+	case ctx.Err() != nil:
+	default:
+		onError(key, err)
+		q.AddRateLimited(key)
+	}
+	return true
+}
