@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/agent/hooks"
 	"github.com/berth-dev/berth/internal/agent/prober"
 	"github.com/berth-dev/berth/internal/cri"
 	corev1 "k8s.io/api/core/v1"
@@ -58,6 +60,9 @@ type Agent struct {
 	ready       chan struct{}
 	volumes     VolumeMounter
 	probes      *prober.Manager
+	hooks       hookRunner
+	// hooksDir keeps the hooks' run records (berth explain hooks).
+	hooksDir string
 
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
@@ -110,6 +115,8 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.probes = pm
+	a.hooksDir = filepath.Join(cfg.DataDir, "hooks")
+	a.hooks = hooks.New(hooks.Config{Runtime: cfg.Runtime, UserAgent: "kube-lifecycle/" + kubeletMinor(), Dir: a.hooksDir, Log: cfg.Log})
 	if a.nodeIP == "" {
 		a.nodeIP = hostIP()
 	}
@@ -117,6 +124,22 @@ func New(cfg Config) (*Agent, error) {
 		a.cfg.Images = &simpleImages{rt: cfg.Runtime}
 	}
 	return a, nil
+}
+
+// hookRunner runs lifecycle hooks and keeps their records.
+type hookRunner interface {
+	Run(ctx context.Context, req hooks.Request) hooks.Result
+	Forget(podUID types.UID)
+}
+
+// kubeletMinor is "<major>.<minor>" of KubeletVersion, for User-Agents.
+func kubeletMinor() string {
+	v := strings.TrimPrefix(KubeletVersion, "v")
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return v
+	}
+	return parts[0] + "." + parts[1]
 }
 
 // Ready is closed once the node is registered and pods are being synced.
@@ -157,10 +180,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	_, _ = podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { a.enqueue(obj) },
 		UpdateFunc: func(old, obj any) {
-			// Status-only changes (mostly the agent's own writes) need no
-			// sync, as in the kubelet, where they are mere reconciles.
-			if o, ok := old.(*corev1.Pod); ok {
-				if n, ok := obj.(*corev1.Pod); ok && !podChanged(o, n) {
+			o, ok1 := old.(*corev1.Pod)
+			n, ok2 := obj.(*corev1.Pod)
+			if ok1 && ok2 {
+				// Status-only changes (mostly the agent's own writes) need
+				// no sync, as in the kubelet, where they are mere reconciles.
+				if !podChanged(o, n) {
+					return
+				}
+				if o.DeletionTimestamp == nil && n.DeletionTimestamp != nil {
+					a.terminateUID(n.UID, n.Namespace, n.Name)
 					return
 				}
 			}
@@ -170,7 +199,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = t.Obj
 			}
-			a.enqueue(obj)
+			if p, ok := obj.(*corev1.Pod); ok {
+				a.terminateUID(p.UID, p.Namespace, p.Name)
+			}
 		},
 	})
 	factory.Start(ctx.Done())
@@ -208,6 +239,20 @@ func (a *Agent) syncUID(uid types.UID, namespace, name string) {
 		go w.run()
 	}
 	w.poke()
+}
+
+// terminateUID tells the pod's worker the pod is being deleted, which
+// cancels what it is doing and begins termination at once.
+func (a *Agent) terminateUID(uid types.UID, namespace, name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	w, ok := a.workers[uid]
+	if !ok {
+		w = newPodWorker(a, uid, namespace, name)
+		a.workers[uid] = w
+		go w.run()
+	}
+	w.terminateNow()
 }
 
 func (a *Agent) workerDone(uid types.UID) {

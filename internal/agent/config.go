@@ -207,6 +207,9 @@ func (a *Agent) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.
 		Tty:       c.TTY,
 		Linux:     a.linuxContainerConfig(pod, c),
 	}
+	for k, v := range killAnnotations(pod, c) {
+		cfg.Annotations[k] = v
+	}
 	return cfg, nil
 }
 

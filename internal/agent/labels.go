@@ -22,6 +22,9 @@ const (
 	annoContainerHash       = "io.kubernetes.container.hash"
 	annoTerminationHostPath = "berth.dev/termination-message-host-path"
 	annoInitContainer       = "berth.dev/init-container"
+	// As the kubelet, so a kill needs nothing but the container.
+	annoPodTerminationGracePeriod = "io.kubernetes.pod.terminationGracePeriod"
+	annoPreStopHandler            = "io.kubernetes.container.preStopHandler"
 )
 
 func podLabels(pod *corev1.Pod) map[string]string {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
-	"github.com/berth-dev/berth/internal/cri"
+	"github.com/berth-dev/berth/internal/agent/hooks"
+	"github.com/berth-dev/berth/internal/agent/prober"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,10 +23,15 @@ import (
 // criTimeout bounds one CRI call that is not a pull or a stop.
 const criTimeout = 2 * time.Minute
 
-// podRuntime is what the runtime holds for one pod.
+// podRuntime is what the runtime holds for one pod, read once per sync.
 type podRuntime struct {
 	sandboxes  []*runtimeapi.PodSandbox // newest first
 	containers []*runtimeapi.Container  // newest first
+	// status holds, by ID, the status of each container's newest exited
+	// instance in the ready sandbox (exit codes for the plan); probeKills
+	// the running instances whose liveness or startup probe failed.
+	status     map[string]*runtimeapi.ContainerStatus
+	probeKills map[string]prober.KillDecision
 }
 
 func (r *podRuntime) readySandbox() *runtimeapi.PodSandbox {
@@ -58,6 +65,39 @@ func (r *podRuntime) nextAttempt(name string) int {
 	return 0
 }
 
+// observe completes rt with what the plan needs besides the listing: the
+// exit codes of the newest exited instances and the probes' verdicts.
+func (a *Agent) observe(ctx context.Context, pod *corev1.Pod, rt *podRuntime) error {
+	rt.status, rt.probeKills = map[string]*runtimeapi.ContainerStatus{}, map[string]prober.KillDecision{}
+	sb := rt.readySandbox()
+	if sb == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, c := range rt.containers {
+		name := c.GetLabels()[labelContainerName]
+		if c.PodSandboxId != sb.Id || seen[name] {
+			continue
+		}
+		seen[name] = true
+		switch c.State {
+		case runtimeapi.ContainerState_CONTAINER_EXITED:
+			st, err := a.cfg.Runtime.ContainerStatus(ctx, c.Id)
+			if err != nil {
+				return err
+			}
+			rt.status[c.Id] = st
+		case runtimeapi.ContainerState_CONTAINER_RUNNING:
+			if spec := specOf(pod, name); spec != nil {
+				if d, kill := a.probes.ShouldKill(pod, spec, c.Id); kill {
+					rt.probeKills[c.Id] = d
+				}
+			}
+		}
+	}
+	return nil
+}
+
 func (a *Agent) runtimeOf(ctx context.Context, uid string) (*podRuntime, error) {
 	sel := map[string]string{labelPodUID: uid}
 	sbs, err := a.cfg.Runtime.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: sel})
@@ -84,23 +124,28 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 	a := w.a
 	pod, err := a.pods.Pods(w.namespace).Get(w.name)
 	if apierrors.IsNotFound(err) || (err == nil && pod.UID != w.uid) {
-		// Gone from the API (or replaced by a pod of the same name): clean up.
-		if err := a.cleanupRuntime(ctx, string(w.uid), 0); err != nil {
+		// Gone from the API (force deletion, or replaced by a pod of the
+		// same name): stop what runs as the kubelet does — the pod's own
+		// grace period and preStop hooks, from the last spec seen or the
+		// containers' annotations — and clean up.
+		w.mu.Lock()
+		last := w.lastPod
+		w.mu.Unlock()
+		if err := a.stopRemovedPod(ctx, string(w.uid), last); err != nil {
 			a.log.Warn("cleaning up a removed pod", "pod", w.namespace+"/"+w.name, "err", err)
 			return false, 2 * time.Second
 		}
 		a.removePodFiles(w.namespace, w.name, w.uid)
-		a.backoff.forget(string(w.uid))
-		a.probes.Remove(w.uid)
-		if f, ok := a.cfg.Images.(interface{ ForgetPod(types.UID) }); ok {
-			f.ForgetPod(w.uid)
-		}
+		a.forgetPod(w.uid)
 		return true, 0
 	}
 	if err != nil {
 		return false, time.Second
 	}
 	pod = pod.DeepCopy()
+	w.mu.Lock()
+	w.lastPod = pod
+	w.mu.Unlock()
 	if pod.DeletionTimestamp != nil {
 		return w.terminate(ctx, pod)
 	}
@@ -112,7 +157,7 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 	if isTerminal(pod) {
 		// Finished pods keep no sandbox running.
 		if sb := rt.readySandbox(); sb != nil {
-			_ = a.killPod(ctx, pod, rt, 0)
+			_ = a.killPod(ctx, pod, rt, nil)
 		}
 		return false, resyncInterval
 	}
@@ -123,63 +168,84 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 	return false, requeue
 }
 
+// forgetPod drops what the agent kept in memory and on disk for a pod that
+// is gone.
+func (a *Agent) forgetPod(uid types.UID) {
+	a.backoff.forget(string(uid))
+	a.probes.Remove(uid)
+	a.hooks.Forget(uid)
+	if f, ok := a.cfg.Images.(interface{ ForgetPod(types.UID) }); ok {
+		f.ForgetPod(uid)
+	}
+}
+
+// stopRemovedPod stops and removes what the runtime holds for a pod the API
+// no longer has. last is the pod's last spec, if this agent saw it.
+func (a *Agent) stopRemovedPod(ctx context.Context, uid string, last *corev1.Pod) error {
+	rt, err := a.runtimeOf(ctx, uid)
+	if err != nil {
+		return err
+	}
+	var grace *int64
+	if last != nil {
+		last = last.DeepCopy()
+		g := podGracePeriod(last)
+		grace = &g
+	}
+	if err := a.killPod(ctx, last, rt, grace); err != nil {
+		return err
+	}
+	return a.cleanupRuntime(ctx, uid)
+}
+
 func isTerminal(pod *corev1.Pod) bool {
 	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 }
 
 func podKey(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
 
-// syncPod is the heart of the agent: sandbox, init containers in order,
-// then the containers, then status.
+// syncPod carries out the plan of a running pod (planPod), then writes the
+// status: sandbox, kills, starts, in that order.
 func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime) time.Duration {
 	a := w.a
 	requeue := resyncInterval
-	sb := rt.readySandbox()
-	sandboxCfg, cfgErr := a.sandboxConfig(pod, len(rt.sandboxes))
-	if sb == nil && len(rt.sandboxes) > 0 && len(rt.containers) > 0 && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
-		// As the kubelet: a Never pod whose containers ran gets no new sandbox.
-		_ = a.killPod(ctx, pod, rt, 0)
-		a.updateStatus(ctx, pod, rt, nil, w.reasons)
-		return resyncInterval
+	if err := a.observe(ctx, pod, rt); err != nil {
+		return 2 * time.Second
 	}
-	if sb == nil && cfgErr == nil {
-		// A new sandbox means new containers: kill any left from the old one.
-		if len(rt.containers) > 0 {
-			_ = a.killPod(ctx, pod, rt, 0)
+	acts := planPod(pod, rt)
+	sandboxCfg, cfgErr := a.sandboxConfig(pod, acts.attempt)
+	if acts.killPod {
+		if err := a.killPod(ctx, pod, rt, nil); err != nil {
+			a.log.Warn("stopping a pod's old sandbox", "pod", podKey(pod), "err", err)
+			return 2 * time.Second
 		}
-		// Pull the first containers' images while the sandbox starts: the
-		// two do not depend on each other, and a pull is often the longest
-		// step. Events and results are the same as pulling afterwards.
-		own := pod.DeepCopy() // the sync goes on with pod meanwhile
-		first := own.Spec.Containers
-		if len(own.Spec.InitContainers) > 0 {
-			first = own.Spec.InitContainers[:1]
-		}
-		for i := range first {
-			c := &first[i]
-			if _, busy := w.prepulls[c.Name]; busy {
-				continue
+		if !acts.createSandbox {
+			if rt2, err := a.runtimeOf(ctx, string(pod.UID)); err == nil {
+				rt = rt2
 			}
-			ch := make(chan prepullResult, 1)
-			w.prepulls[c.Name] = ch
-			go func() {
-				ref, err := a.cfg.Images.EnsureImage(ctx, own, c, sandboxCfg, a.recorder)
-				ch <- prepullResult{ref, err}
-			}()
-		}
-		cctx, cancel := context.WithTimeout(ctx, criTimeout)
-		id, err := a.cfg.Runtime.RunPodSandbox(cctx, sandboxCfg, "")
-		cancel()
-		if err != nil {
-			a.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
 			a.updateStatus(ctx, pod, rt, nil, w.reasons)
-			return 5 * time.Second
+			return resyncInterval
 		}
+	}
+	if acts.createSandbox {
+		if cfgErr != nil {
+			a.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", cfgErr)
+			a.updateStatus(ctx, pod, rt, nil, w.reasons)
+			return 10 * time.Second
+		}
+		if d := w.createSandbox(ctx, pod, sandboxCfg); d > 0 {
+			a.updateStatus(ctx, pod, rt, nil, w.reasons)
+			return d
+		}
+		// Plan again against the new, empty sandbox.
+		var err error
 		if rt, err = a.runtimeOf(ctx, string(pod.UID)); err != nil {
 			return time.Second
 		}
-		sb = rt.readySandbox()
-		if sb == nil || sb.Id != id {
+		if err := a.observe(ctx, pod, rt); err != nil {
+			return time.Second
+		}
+		if acts = planPod(pod, rt); acts.sandboxID == "" {
 			return time.Second
 		}
 	}
@@ -188,102 +254,42 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 		a.updateStatus(ctx, pod, rt, nil, w.reasons)
 		return 10 * time.Second
 	}
-	sbStatus, err := a.cfg.Runtime.PodSandboxStatus(ctx, sb.Id)
+	sbStatus, err := a.cfg.Runtime.PodSandboxStatus(ctx, acts.sandboxID)
 	if err != nil {
 		return 2 * time.Second
 	}
 	podIP := sbStatus.GetNetwork().GetIp()
-
-	// Init containers, one at a time, in order.
-	initDone := true
-	// Once a regular container ran in this sandbox the pod is initialized:
-	// restarting sidecars then no longer holds the containers back.
-	initialized := false
-	for i := range pod.Spec.Containers {
-		if len(rt.instances(sb.Id, pod.Spec.Containers[i].Name)) > 0 {
-			initialized = true
-		}
+	if pod.Spec.HostNetwork {
+		podIP = a.nodeIP
 	}
-	for i := range pod.Spec.InitContainers {
-		c := &pod.Spec.InitContainers[i]
-		inst := rt.instances(sb.Id, c.Name)
-		sidecar := c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
-		if len(inst) > 0 {
-			latest := inst[0]
-			switch {
-			case latest.State == runtimeapi.ContainerState_CONTAINER_RUNNING:
-				if sidecar {
-					continue
-				}
-				initDone = false
-			case latest.State == runtimeapi.ContainerState_CONTAINER_EXITED && !sidecar:
-				st, _ := a.cfg.Runtime.ContainerStatus(ctx, latest.Id)
-				if st != nil && st.ExitCode == 0 {
-					continue
-				}
-				initDone = false
-				if pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
-					break // the pod fails; status says so
-				}
-				if d := w.startWithBackoff(ctx, pod, c, sb.Id, sandboxCfg, podIP, inst, true); d > 0 && d < requeue {
-					requeue = d
-				}
-			default:
-				if d := w.startWithBackoff(ctx, pod, c, sb.Id, sandboxCfg, podIP, inst, true); d > 0 && d < requeue {
-					requeue = d
-				}
-				if sidecar && initialized {
-					continue
-				}
-				initDone = false
+	for _, k := range acts.kill {
+		err := a.killContainer(ctx, killRequest{pod: pod, id: k.id, name: k.spec.Name, spec: k.spec, message: k.message, grace: k.grace, podIP: podIP})
+		if err != nil {
+			a.log.Warn("stopping a container", "pod", podKey(pod), "container", k.spec.Name, "err", err)
+			return time.Second
+		}
+		requeue = 100 * time.Millisecond
+	}
+	for _, st := range acts.start {
+		if ctx.Err() != nil {
+			return time.Second
+		}
+		var d time.Duration
+		if len(st.instances) == 0 {
+			w.startContainer(ctx, pod, st.spec, acts.sandboxID, sandboxCfg, podIP, rt.nextAttempt(st.spec.Name), st.init)
+			d = time.Second
+			if _, failed := w.reasons[st.spec.Name]; failed && !st.init {
+				d = startRetry
 			}
 		} else {
-			initDone = false
-			w.startContainer(ctx, pod, c, sb.Id, sandboxCfg, podIP, rt.nextAttempt(c.Name), true)
-			requeue = time.Second
+			d = w.startWithBackoff(ctx, pod, st.spec, acts.sandboxID, sandboxCfg, podIP, st.instances, st.init)
 		}
-		if !initDone {
-			break
+		if d > 0 && d < requeue {
+			requeue = d
 		}
 	}
-	if initDone {
-		for i := range pod.Spec.Containers {
-			c := &pod.Spec.Containers[i]
-			inst := rt.instances(sb.Id, c.Name)
-			if len(inst) == 0 {
-				w.startContainer(ctx, pod, c, sb.Id, sandboxCfg, podIP, rt.nextAttempt(c.Name), false)
-				if _, failed := w.reasons[c.Name]; failed && requeue > startRetry {
-					requeue = startRetry
-				}
-				continue
-			}
-			latest := inst[0]
-			if latest.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
-				if d, kill := a.probes.ShouldKill(pod, c, latest.Id); kill {
-					// A failed liveness or startup probe: stop it; the exit
-					// then goes through the restart policy and back-off.
-					a.recorder.Event(pod, corev1.EventTypeNormal, "Killing", d.Message)
-					grace := time.Duration(d.GracePeriodSeconds) * time.Second
-					if grace < 2*time.Second {
-						grace = 2 * time.Second
-					}
-					cctx, cancel := context.WithTimeout(ctx, grace+criTimeout)
-					_ = a.cfg.Runtime.StopContainer(cctx, latest.Id, grace)
-					cancel()
-					requeue = 100 * time.Millisecond
-				}
-				continue
-			}
-			if latest.State == runtimeapi.ContainerState_CONTAINER_EXITED {
-				st, _ := a.cfg.Runtime.ContainerStatus(ctx, latest.Id)
-				if st == nil || !shouldRestart(pod.Spec.RestartPolicy, st.ExitCode) {
-					continue
-				}
-			}
-			if d := w.startWithBackoff(ctx, pod, c, sb.Id, sandboxCfg, podIP, inst, false); d > 0 && d < requeue {
-				requeue = d
-			}
-		}
+	if ctx.Err() != nil {
+		return time.Second
 	}
 	if rt2, err := a.runtimeOf(ctx, string(pod.UID)); err == nil {
 		rt = rt2
@@ -292,40 +298,66 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 	return requeue
 }
 
+// createSandbox starts the pod's sandbox, pulling the first containers'
+// images meanwhile; it returns how soon to retry when that failed.
+func (w *podWorker) createSandbox(ctx context.Context, pod *corev1.Pod, sandboxCfg *runtimeapi.PodSandboxConfig) time.Duration {
+	a := w.a
+	// Pull the first containers' images while the sandbox starts: the two
+	// do not depend on each other, and a pull is often the longest step.
+	// Events and results are the same as pulling afterwards.
+	own := pod.DeepCopy() // the sync goes on with pod meanwhile
+	first := own.Spec.Containers
+	if len(own.Spec.InitContainers) > 0 {
+		first = own.Spec.InitContainers[:1]
+	}
+	for i := range first {
+		c := &first[i]
+		if _, busy := w.prepulls[c.Name]; busy {
+			continue
+		}
+		ch := make(chan prepullResult, 1)
+		w.prepulls[c.Name] = ch
+		pctx := w.pullCtx
+		go func() {
+			ref, err := a.cfg.Images.EnsureImage(pctx, own, c, sandboxCfg, a.recorder)
+			ch <- prepullResult{ref, err}
+		}()
+	}
+	cctx, cancel := context.WithTimeout(ctx, criTimeout)
+	_, err := a.cfg.Runtime.RunPodSandbox(cctx, sandboxCfg, "")
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			a.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
+		}
+		return 5 * time.Second
+	}
+	return 0
+}
+
 // startRetry is how soon a container whose start failed (a pull error,
 // a config error) is tried again; the image back-off decides whether
 // that try pulls or reports ImagePullBackOff.
 const startRetry = 2 * time.Second
-
-func shouldRestart(policy corev1.RestartPolicy, exitCode int32) bool {
-	switch policy {
-	case corev1.RestartPolicyNever:
-		return false
-	case corev1.RestartPolicyOnFailure:
-		return exitCode != 0
-	}
-	return true
-}
 
 // startWithBackoff restarts an exited (or never-started) container unless
 // it is in crash-loop back-off; it returns how long to wait otherwise.
 func (w *podWorker) startWithBackoff(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sandboxID string,
 	sandboxCfg *runtimeapi.PodSandboxConfig, podIP string, inst []*runtimeapi.Container, init bool) time.Duration {
 	a := w.a
-	latest := inst[0]
-	attempt := restartCountOf(latest) + 1
+	latest, err := a.cfg.Runtime.ContainerStatus(ctx, inst[0].Id) // fresh: a kill may just have stopped it
+	if err != nil {
+		return time.Second
+	}
+	attempt := restartCountOf(inst[0]) + 1
 	if latest.State != runtimeapi.ContainerState_CONTAINER_EXITED {
 		// Created but never started (e.g. an agent crash between create and
 		// start): remove and start afresh with the same attempt number.
 		_ = a.cfg.Runtime.RemoveContainer(ctx, latest.Id)
-		attempt = restartCountOf(latest)
+		attempt = restartCountOf(inst[0])
 	} else {
-		st, err := a.cfg.Runtime.ContainerStatus(ctx, latest.Id)
-		if err != nil {
-			return time.Second
-		}
 		key := backoffKey(pod, c)
-		finished := time.Unix(0, st.FinishedAt)
+		finished := time.Unix(0, latest.FinishedAt)
 		if in, delay := a.backoff.inBackoff(key, finished); in {
 			msg := fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, c.Name, pod.Name, pod.Namespace, pod.UID)
 			if w.reasons[c.Name].reason != "CrashLoopBackOff" {
@@ -348,19 +380,27 @@ func backoffKey(pod *corev1.Pod, c *corev1.Container) string {
 	return string(pod.UID) + "_" + c.Name + "_" + containerHash(c)
 }
 
-// startContainer pulls, creates and starts one container, recording the
-// kubelet's events and, on failure, the waiting reason.
+// startContainer pulls, creates and starts one container and runs its
+// postStart hook, recording the kubelet's events and, on failure, the
+// waiting reason.
 func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sandboxID string,
 	sandboxCfg *runtimeapi.PodSandboxConfig, podIP string, attempt int, init bool) {
 	a := w.a
 	var ref string
 	var err error
 	if ch, ok := w.prepulls[c.Name]; ok {
-		delete(w.prepulls, c.Name)
-		res := <-ch
-		ref, err = res.ref, res.err
+		select {
+		case res := <-ch:
+			delete(w.prepulls, c.Name)
+			ref, err = res.ref, res.err
+		case <-ctx.Done():
+			return // the pull goes on; the next sync takes its result
+		}
 	} else {
 		ref, err = a.cfg.Images.EnsureImage(ctx, pod, c, sandboxCfg, a.recorder)
+	}
+	if ctx.Err() != nil {
+		return
 	}
 	if err != nil {
 		var re *reasonError
@@ -404,36 +444,61 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 	}
 	delete(w.reasons, c.Name)
 	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
+	if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
+		w.postStart(ctx, pod, c, id, podIP)
+	}
 }
 
-// terminate stops a pod being deleted within its grace period, removes its
-// sandbox and then the pod itself from the API.
+// postStart runs the container's postStart hook. The worker waits for it,
+// so the container is not reported Running before it returns; deleting
+// the pod cancels it. A failed hook kills the container (its preStop
+// runs); the restart policy and back-off then decide.
+func (w *podWorker) postStart(ctx context.Context, pod *corev1.Pod, c *corev1.Container, id, podIP string) {
+	a := w.a
+	res := a.hooks.Run(ctx, hooks.Request{Kind: hooks.PostStart, Pod: pod, Container: c, ContainerID: id, PodIP: podIP, Handler: c.Lifecycle.PostStart})
+	if res.FallbackHost != "" {
+		a.recorder.Eventf(pod, corev1.EventTypeWarning, "LifecycleHTTPFallback",
+			"request to HTTPS lifecycle hook %s got HTTP response, retry with HTTP succeeded", res.FallbackHost)
+	}
+	if res.Err == nil || ctx.Err() != nil {
+		return // cancelled: termination stops the container
+	}
+	a.recorder.Event(pod, corev1.EventTypeWarning, "FailedPostStartHook", hookEventMessage("PostStartHook failed", res))
+	if err := a.killContainer(ctx, killRequest{pod: pod, id: id, name: c.Name, spec: c, message: "FailedPostStartHook", podIP: podIP}); err != nil {
+		a.log.Warn("stopping a container whose postStart hook failed", "pod", podKey(pod), "container", c.Name, "err", err)
+	}
+	w.reasons[c.Name] = waitReason{"PostStartHookError", res.Err.Error()}
+}
+
+// terminate stops a pod being deleted within its grace period, writes its
+// final status, removes its sandbox and then the pod itself from the API.
 func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod) (bool, time.Duration) {
 	a := w.a
-	grace := int64(0)
-	if pod.DeletionGracePeriodSeconds != nil {
-		grace = *pod.DeletionGracePeriodSeconds
-	}
-	// What is left of the grace period, never less than 2 s for the stop signal.
-	remaining := time.Until(pod.DeletionTimestamp.Time)
-	if g := time.Duration(grace) * time.Second; remaining > g {
-		remaining = g
-	}
-	if remaining < 2*time.Second && grace > 0 {
-		remaining = 2 * time.Second
+	w.terminating()
+	grace := podGracePeriod(pod)
+	// After an agent restart part of the grace period is spent: no hook or
+	// stop outlives the deadline the API server set.
+	if pod.DeletionGracePeriodSeconds != nil && *pod.DeletionGracePeriodSeconds > 0 {
+		left := int64(math.Ceil(time.Until(pod.DeletionTimestamp.Time).Seconds()))
+		if left < 0 {
+			left = 0
+		}
+		if left < grace {
+			grace = left
+		}
 	}
 	rt, err := a.runtimeOf(ctx, string(pod.UID))
 	if err != nil {
 		return false, time.Second
 	}
-	if err := a.killPod(ctx, pod, rt, remaining); err != nil {
+	if err := a.killPod(ctx, pod, rt, &grace); err != nil {
 		a.log.Warn("stopping pod", "pod", podKey(pod), "err", err)
 		return false, time.Second
 	}
 	if rt2, err := a.runtimeOf(ctx, string(pod.UID)); err == nil {
 		a.updateStatus(ctx, pod, rt2, nil, w.reasons)
 	}
-	if err := a.cleanupRuntime(ctx, string(pod.UID), 0); err != nil {
+	if err := a.cleanupRuntime(ctx, string(pod.UID)); err != nil {
 		return false, time.Second
 	}
 	a.removePodFiles(pod.Namespace, pod.Name, pod.UID)
@@ -443,55 +508,15 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod) (bool, time.
 		a.log.Warn("deleting pod", "pod", podKey(pod), "err", err)
 		return false, time.Second
 	}
-	a.backoff.forget(string(pod.UID))
+	a.forgetPod(pod.UID)
 	return true, 0
 }
 
-// killPod stops every running container (each with the stop signal and
-// the given grace, in parallel) and then the sandbox.
-func (a *Agent) killPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime, grace time.Duration) error {
-	errc := make(chan error, len(rt.containers))
-	n := 0
-	for _, c := range rt.containers {
-		if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
-			continue
-		}
-		n++
-		go func(c *runtimeapi.Container) {
-			if pod != nil {
-				a.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.GetLabels()[labelContainerName])
-			}
-			cctx, cancel := context.WithTimeout(ctx, grace+criTimeout)
-			defer cancel()
-			errc <- a.cfg.Runtime.StopContainer(cctx, c.Id, grace)
-		}(c)
-	}
-	var first error
-	for i := 0; i < n; i++ {
-		if err := <-errc; err != nil && first == nil && !errors.Is(err, cri.ErrNotFound) {
-			first = err
-		}
-	}
-	if first != nil {
-		return first
-	}
-	for _, sb := range rt.sandboxes {
-		if sb.State == runtimeapi.PodSandboxState_SANDBOX_READY {
-			if err := a.cfg.Runtime.StopPodSandbox(ctx, sb.Id); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// cleanupRuntime stops and removes everything the runtime holds for uid.
-func (a *Agent) cleanupRuntime(ctx context.Context, uid string, grace time.Duration) error {
+// cleanupRuntime removes everything the runtime holds for uid (a running
+// container left is killed at once: stop it first with killPod).
+func (a *Agent) cleanupRuntime(ctx context.Context, uid string) error {
 	rt, err := a.runtimeOf(ctx, uid)
 	if err != nil {
-		return err
-	}
-	if err := a.killPod(ctx, nil, rt, grace); err != nil {
 		return err
 	}
 	for _, c := range rt.containers {

@@ -2,7 +2,10 @@ package agent
 
 import (
 	"context"
+	"sync"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -25,6 +28,19 @@ type podWorker struct {
 	// prepulls are image pulls started together with the sandbox, by
 	// container name; startContainer takes their result.
 	prepulls map[string]chan prepullResult
+	// pullCtx bounds the prepulls; it ends when the pod is deleted.
+	pullCtx    context.Context
+	pullCancel context.CancelFunc
+
+	mu sync.Mutex
+	// cancelSync cancels the sync in progress when the pod is deleted, as
+	// the kubelet cancels its pod worker's context: a postStart hook, a
+	// pull or a start in progress must not hold back termination. nil
+	// while a termination runs (nothing cancels that but the agent's stop).
+	cancelSync context.CancelFunc
+	// lastPod is the last spec the worker synced, for stopping a pod that
+	// vanished from the API (force deletion) as its spec says.
+	lastPod *corev1.Pod
 }
 
 type prepullResult struct {
@@ -36,9 +52,30 @@ type waitReason struct{ reason, message string }
 
 func newPodWorker(a *Agent, uid types.UID, namespace, name string) *podWorker {
 	ctx, cancel := context.WithCancel(context.Background())
+	pullCtx, pullCancel := context.WithCancel(ctx)
 	return &podWorker{a: a, uid: uid, namespace: namespace, name: name, pokeCh: make(chan struct{}, 1),
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), reasons: map[string]waitReason{},
-		prepulls: map[string]chan prepullResult{}}
+		prepulls: map[string]chan prepullResult{}, pullCtx: pullCtx, pullCancel: pullCancel}
+}
+
+// terminate asks the worker to stop the pod now: the sync in progress, if
+// it is not a termination already, is cancelled, and so are prepulls.
+func (w *podWorker) terminateNow() {
+	w.mu.Lock()
+	if w.cancelSync != nil {
+		w.cancelSync()
+	}
+	w.mu.Unlock()
+	w.pullCancel()
+	w.poke()
+}
+
+// terminating marks the sync in progress as a termination, which deletion
+// does not cancel.
+func (w *podWorker) terminating() {
+	w.mu.Lock()
+	w.cancelSync = nil
+	w.mu.Unlock()
 }
 
 func (w *podWorker) poke() {
@@ -68,7 +105,15 @@ func (w *podWorker) run() {
 		case <-w.pokeCh:
 		case <-timer.C:
 		}
-		finished, requeue := w.sync(w.ctx)
+		sctx, cancel := context.WithCancel(w.ctx)
+		w.mu.Lock()
+		w.cancelSync = cancel
+		w.mu.Unlock()
+		finished, requeue := w.sync(sctx)
+		w.mu.Lock()
+		w.cancelSync = nil
+		w.mu.Unlock()
+		cancel()
 		if finished {
 			return
 		}

@@ -94,9 +94,12 @@ func pods() *Resource {
 		PrepareForCreate: func(obj runtime.Object) {
 			p := obj.(*corev1.Pod)
 			p.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: podQOS(p)}
+			dropDisabledPodFields(&p.Spec, nil)
 		},
 		PrepareForUpdate: func(obj, old runtime.Object) {
-			obj.(*corev1.Pod).Status = old.(*corev1.Pod).Status
+			p, o := obj.(*corev1.Pod), old.(*corev1.Pod)
+			p.Status = o.Status
+			dropDisabledPodFields(&p.Spec, &o.Spec)
 		},
 		PrepareForStatusUpdate: func(obj, old runtime.Object) {
 			p, o := obj.(*corev1.Pod), old.(*corev1.Pod)

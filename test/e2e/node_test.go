@@ -73,7 +73,9 @@ func startNode(t *testing.T, extraArgs ...string) *server {
 		if s.running() {
 			start := time.Now()
 			defer func() { t.Logf("deleting every pod took %v", time.Since(start).Round(time.Millisecond)) }()
-			_, _, _ = s.kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=0", "--force", "--wait=true", "--timeout=60s")
+			// Not --force: a force-deleted pod still gets its whole grace
+			// period on the node, as on Kubernetes.
+			_, _, _ = s.kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=1", "--wait=true", "--timeout=60s")
 			deadline := time.Now().Add(60 * time.Second)
 			for time.Now().Before(deadline) {
 				out, _, err := s.kubectl("get", "pods", "-A", "-o", "name")

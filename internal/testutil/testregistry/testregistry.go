@@ -175,6 +175,8 @@ type Image struct {
 	// Arch is the image's architecture (default amd64); another one makes
 	// an image this machine cannot run.
 	Arch string
+	// StopSignal is the image's STOPSIGNAL (e.g. "SIGUSR1").
+	StopSignal string
 }
 
 // applets are linked to busybox in every image.
@@ -237,6 +239,7 @@ func Build(spec Image) (v1.Image, error) {
 	}
 	cfg.Config.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, spec.Env...)
 	cfg.Config.Entrypoint, cfg.Config.Cmd = spec.Entrypoint, spec.Cmd
+	cfg.Config.StopSignal = spec.StopSignal
 	if cfg.Config.Cmd == nil && cfg.Config.Entrypoint == nil {
 		cfg.Config.Cmd = []string{"sh"}
 	}
