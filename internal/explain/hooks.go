@@ -95,7 +95,7 @@ func (e *Explainer) hooksContainer(ctx context.Context, pod *corev1.Pod, c *core
 		fprintf(w, "  postStart never ran: %s\n", postStartWhy(st))
 	}
 	if pre != nil && !ran(runs, hooks.PreStop) {
-		fprintf(w, "  preStop never ran: %s\n", preStopWhy(pod, st))
+		fprintf(w, "  preStop never ran: %s\n", preStopWhy(pod, st, runs))
 	}
 }
 
@@ -205,7 +205,7 @@ func postStartWhy(st *corev1.ContainerStatus) string {
 	return "no run recorded: the records may be gone (the node keeps the last 10 runs per container), or the node agent that started the container kept none"
 }
 
-func preStopWhy(pod *corev1.Pod, st *corev1.ContainerStatus) string {
+func preStopWhy(pod *corev1.Pod, st *corev1.ContainerStatus, runs []hooks.Record) string {
 	const when = "the node runs preStop only when it stops a running container (pod deletion, a failed liveness or startup probe, a failed postStart, a changed spec)"
 	switch {
 	case pod.DeletionTimestamp != nil && pod.DeletionGracePeriodSeconds != nil && *pod.DeletionGracePeriodSeconds == 0:
@@ -215,13 +215,32 @@ func preStopWhy(pod *corev1.Pod, st *corev1.ContainerStatus) string {
 	case st.State.Terminated != nil:
 		t := st.State.Terminated
 		return fmt.Sprintf("the container exited by itself (%s, exit code %d): a container that exits on its own gets no preStop; %s", orNone(t.Reason), t.ExitCode, when)
+	case st.State.Running != nil && failedPostStart(runs, st.ContainerID, true):
+		return "the postStart hook of the running container failed: the node is stopping it, preStop first"
+	case failedPostStart(runs, st.ContainerID, false):
+		return "a postStart hook failed, so the node killed the container, and that kill runs preStop: no run is recorded, so its record may be gone (the node keeps the last 10 runs)"
 	case st.LastTerminationState.Terminated != nil && st.RestartCount > 0:
 		t := st.LastTerminationState.Terminated
-		return fmt.Sprintf("the container restarted %d time(s) and last exited by itself (%s, exit code %d): a container that exits on its own gets no preStop", st.RestartCount, orNone(t.Reason), t.ExitCode)
+		return fmt.Sprintf("the container restarted %d time(s), last after exiting with %s, exit code %d: a container that exits on its own (not stopped by the node) gets no preStop", st.RestartCount, orNone(t.Reason), t.ExitCode)
 	case pod.DeletionTimestamp != nil:
 		return "the pod is being deleted: the preStop hook should start now"
 	}
 	return "not yet: the container is running and the node has not stopped it; " + when
+}
+
+// failedPostStart says whether a recorded postStart failed, of the
+// container whose status ID is current ("containerd://<id>") when same is
+// true, of an earlier one otherwise.
+func failedPostStart(runs []hooks.Record, current string, same bool) bool {
+	if i := strings.Index(current, "://"); i >= 0 {
+		current = current[i+len("://"):]
+	}
+	for _, r := range runs {
+		if r.Kind == hooks.PostStart && r.Error != "" && (current != "" && r.ContainerID == current) == same {
+			return true
+		}
+	}
+	return false
 }
 
 func handlerLine(h *corev1.LifecycleHandler, c *corev1.Container, podIP string) string {
@@ -245,7 +264,7 @@ func stateLine(st *corev1.ContainerStatus) string {
 		s = "running since " + ago(st.State.Running.StartedAt.Time)
 	case st.State.Terminated != nil:
 		t := st.State.Terminated
-		s = fmt.Sprintf("terminated %s (%s, exit code %d)", ago(t.FinishedAt.Time), orNone(t.Reason), t.ExitCode)
+		s = fmt.Sprintf("terminated at %s (%s, exit code %d)", ago(t.FinishedAt.Time), orNone(t.Reason), t.ExitCode)
 	case st.State.Waiting != nil:
 		s = "waiting (" + orNone(st.State.Waiting.Reason) + ")"
 		if m := st.State.Waiting.Message; m != "" {
