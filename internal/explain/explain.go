@@ -30,6 +30,9 @@ type Options struct {
 type Explainer struct {
 	Client kubernetes.Interface
 	Out    io.Writer
+	// NodeProxy, when set, replaces the GET through the API server's node
+	// proxy (/api/v1/nodes/{node}/proxy/{path}); tests set it.
+	NodeProxy func(ctx context.Context, node string, path ...string) ([]byte, error)
 }
 
 // nodeRecord fetches the agent's pull record for a container: through the

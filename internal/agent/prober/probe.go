@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/agent/httpget"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -128,32 +129,7 @@ func (m *Manager) probeExec(ctx context.Context, containerID string, cmd []strin
 // resolvePort is the port a probe names: a number, or the name of one of
 // the container's ports (falling back to a number written as a string).
 func resolvePort(p intstr.IntOrString, c *corev1.Container) (int, error) {
-	port := -1
-	switch p.Type {
-	case intstr.Int:
-		port = p.IntValue()
-	case intstr.String:
-		found := false
-		for _, cp := range c.Ports {
-			if cp.Name == p.StrVal {
-				port, found = int(cp.ContainerPort), true
-				break
-			}
-		}
-		if !found {
-			n, err := strconv.Atoi(p.StrVal)
-			if err != nil {
-				return -1, err
-			}
-			port = n
-		}
-	default:
-		return port, fmt.Errorf("intOrString had no kind: %+v", p)
-	}
-	if port > 0 && port < 65536 {
-		return port, nil
-	}
-	return port, fmt.Errorf("invalid port number: %v", port)
+	return httpget.ResolvePort(p, c)
 }
 
 // dial opens a TCP connection for a probe. Like the kubelet's, it sets

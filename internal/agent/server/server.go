@@ -7,6 +7,8 @@
 //	GET|POST /attach/{namespace}/{pod}[/{uid}]/{container}?input&output&error&tty
 //	GET|POST /portForward/{namespace}/{pod}[/{uid}][?port=…]
 //	GET      /healthz
+//	GET      /berth/pullrecords/{podUID}/{container}   (berth explain pull)
+//	GET      /berth/hookrecords/{podUID}/{container}   (berth explain hooks)
 //
 // Logs are read from the CRI log files the runtime writes. Exec, attach and
 // port-forward ask the runtime (CRI Exec, Attach, PortForward) for a
@@ -31,9 +33,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/agent/hooks"
 	"github.com/berth-dev/berth/internal/agent/images"
 	"github.com/berth-dev/berth/internal/cri"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // PodGetter returns a pod bound to this node, from the agent's informer
@@ -59,7 +63,9 @@ type Config struct {
 	// that client certificates must chain to.
 	TLS *tls.Config
 	// DataDir is the agent's data dir; its pull records are served to
-	// `berth explain pull` under /berth/pullrecords/{podUID}/{container}.
+	// `berth explain pull` under /berth/pullrecords/{podUID}/{container},
+	// and the lifecycle hook runs kept in hooks.DirIn(DataDir) to `berth
+	// explain hooks` under /berth/hookrecords/{podUID}/{container}.
 	DataDir string
 	Log     *slog.Logger
 }
@@ -138,12 +144,34 @@ func newServer(rt cri.Runtime, pods PodGetter, log *slog.Logger) *Server {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(rec)
 	})
+	mux.HandleFunc("GET /berth/hookrecords/{uid}/{container}", s.serveHookRecords)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))
 	})
 	s.handler = mux
 	return s
+}
+
+// serveHookRecords answers the recorded lifecycle hook runs of a
+// container as a JSON array, oldest first; [] when none ran (or the pod
+// is unknown here).
+func (s *Server) serveHookRecords(w http.ResponseWriter, r *http.Request) {
+	if s.dataDir == "" {
+		http.Error(w, "this node keeps no lifecycle hook records", http.StatusNotFound)
+		return
+	}
+	runs, err := hooks.Load(hooks.DirIn(s.dataDir), types.UID(r.PathValue("uid")), r.PathValue("container"))
+	if err != nil {
+		s.log.Warn("reading lifecycle hook records", "pod", r.PathValue("uid"), "container", r.PathValue("container"), "err", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if runs == nil {
+		runs = []hooks.Record{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(runs)
 }
 
 // Addr is the address the server listens on.
