@@ -115,7 +115,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.probes = pm
-	a.hooksDir = filepath.Join(cfg.DataDir, "hooks")
+	a.hooksDir = hooks.DirIn(cfg.DataDir)
 	a.hooks = hooks.New(hooks.Config{Runtime: cfg.Runtime, UserAgent: "kube-lifecycle/" + kubeletMinor(), Dir: a.hooksDir, Log: cfg.Log})
 	if a.nodeIP == "" {
 		a.nodeIP = hostIP()
