@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"syscall"
@@ -134,6 +135,10 @@ spec:
 		out := s.mustKubectl(t, "-n", ns, "exec", "client", "--", "sh", "-c",
 			fmt.Sprintf(`i=0; while [ $i -lt 24 ]; do printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 %s 80 | tail -n 1 || echo FAIL; i=$((i+1)); done`, webIP))
 		checkBackends(t, "pod → "+webIP, strings.Split(strings.TrimSpace(out), "\n"))
+		// Hairpin: a backend reaching its own Service gets itself too.
+		out = s.mustKubectl(t, "-n", ns, "exec", "backend-a", "--", "sh", "-c",
+			fmt.Sprintf(`i=0; while [ $i -lt 24 ]; do printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 %s 80 | tail -n 1 || echo FAIL; i=$((i+1)); done`, webIP))
+		checkBackends(t, "backend-a → "+webIP+" (hairpin)", strings.Split(strings.TrimSpace(out), "\n"))
 	})
 
 	t.Run("FromNode", func(t *testing.T) {
@@ -244,7 +249,8 @@ spec:
 	t.Run("DeletingTheServiceRemovesItsRules", func(t *testing.T) {
 		s.mustKubectl(t, "-n", ns, "delete", "svc", "web")
 		eventually(t, 20*time.Second, func() error {
-			if out := nftList(t, table); strings.Contains(out, "svc-"+ns+"/web/") || strings.Contains(out, webIP+" ") {
+			ipRE := regexp.MustCompile(`(^|[^0-9.])` + regexp.QuoteMeta(webIP) + `($|[^0-9])`)
+			if out := nftList(t, table); strings.Contains(out, "svc-"+ns+"/web/") || ipRE.MatchString(out) {
 				return fmt.Errorf("rules of the deleted Service remain:\n%s", out)
 			}
 			return nil
