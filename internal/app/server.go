@@ -116,7 +116,8 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		var guard *proxy.Guard
 		if access.gateway.IsValid() {
 			p, _ := strconv.Atoi(port)
-			guard = &proxy.Guard{IP: access.gateway, Port: p}
+			// 53: cluster DNS listens on the gateway too.
+			guard = &proxy.Guard{IP: access.gateway, TCP: []int{p, 53}, UDP: []int{53}}
 		}
 		prx, err = proxy.New(proxy.Config{Client: client, Table: proxy.TableName(cfg.DataDir), Guard: guard, Log: cfg.Log})
 		if err == nil {

@@ -112,7 +112,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestRunFollowsServicesAndRemovesTable(t *testing.T) {
 	client := fake.NewClientset()
 	runner := &fakeRunner{}
-	guard := &Guard{IP: netip.MustParseAddr("10.244.0.1"), Port: 6443}
+	guard := &Guard{IP: netip.MustParseAddr("10.244.0.1"), TCP: []int{6443}}
 	p, err := New(Config{Client: client, Table: "berth-test", Guard: guard, Runner: runner, Debounce: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func TestRunFollowsServicesAndRemovesTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Setup programs the guard before anything else.
-	if s := runner.lastScript(); !strings.Contains(s, "api-guard") || strings.Contains(s, "svc-") {
+	if s := runner.lastScript(); !strings.Contains(s, "gateway-guard") || strings.Contains(s, "svc-") {
 		t.Fatalf("Setup script:\n%s", s)
 	}
 	runner.mu.Lock()
@@ -147,7 +147,7 @@ func TestRunFollowsServicesAndRemovesTable(t *testing.T) {
 	_ = client.CoreV1().Services("shop").Delete(bg, "web", metav1.DeleteOptions{})
 	waitFor(t, "the deleted Service's rules to go", func() bool {
 		s := runner.lastScript()
-		return !strings.Contains(s, "10.96.0.20") && strings.Contains(s, "api-guard")
+		return !strings.Contains(s, "10.96.0.20") && strings.Contains(s, "gateway-guard")
 	})
 	cancel()
 	select {

@@ -23,11 +23,13 @@ type ServicePort struct {
 	Endpoints []netip.AddrPort
 }
 
-// Guard closes the API server's listener on the pod network's gateway to
-// everything but the pods on that network and the host itself.
+// Guard closes berth's listeners on the pod network's gateway (the API
+// server's, cluster DNS's) to everything but the pods on that network and
+// the host itself.
 type Guard struct {
-	IP   netip.Addr
-	Port int
+	IP netip.Addr
+	// TCP and UDP are the guarded ports.
+	TCP, UDP []int
 }
 
 // Rules is everything one berth instance programs: rendered into one
@@ -49,6 +51,21 @@ const (
 	prioSNAT        = 100
 	prioFilterInput = 0
 )
+
+// portSet is one port, or an anonymous set of them.
+func portSet(ports []int) string {
+	ps := slices.Clone(ports)
+	slices.Sort(ps)
+	ps = slices.Compact(ps)
+	if len(ps) == 1 {
+		return fmt.Sprint(ps[0])
+	}
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = fmt.Sprint(p)
+	}
+	return "{ " + strings.Join(s, ", ") + " }"
+}
 
 func protoName(p corev1.Protocol) string {
 	switch p {
@@ -106,9 +123,9 @@ func sortPorts(ports []ServicePort) []ServicePort {
 //     itself, hairpin) answers through the host, which undoes the DNAT;
 //     without it the reply would be bridged straight back with the pod's
 //     own address unless br_netfilter is on;
-//   - the guard drops connections to the API server's gateway listener
-//     unless they come from the interface holding the gateway address (the
-//     pod bridge) or from the host itself.
+//   - the guard drops packets to berth's listeners on the gateway (the API
+//     server, cluster DNS) unless they come in on the interface holding the
+//     gateway address (the pod bridge) or from the host itself (lo).
 func Render(r Rules) string {
 	var b strings.Builder
 	w := func(indent int, format string, args ...any) {
@@ -168,9 +185,17 @@ func Render(r Rules) string {
 		`ct status dnat ct original ip daddr @cluster-ips oifname != "lo" masquerade`)
 	base("filter-prerouting", "filter", "prerouting", prioAfterDNAT, "ct state new ip daddr @cluster-ips jump reject-chain")
 	base("filter-output", "filter", "output", prioAfterDNAT, "ct state new ip daddr @cluster-ips jump reject-chain")
-	if g := r.Guard; g != nil && g.IP.Is4() {
-		base("api-guard", "filter", "input", prioFilterInput,
-			fmt.Sprintf(`ip daddr %s tcp dport %d iifname != "lo" fib daddr . iif type != local drop`, g.IP, g.Port))
+	if g := r.Guard; g != nil && g.IP.Is4() && len(g.TCP)+len(g.UDP) > 0 {
+		var rules []string
+		for _, l := range []struct {
+			proto string
+			ports []int
+		}{{"tcp", g.TCP}, {"udp", g.UDP}} {
+			if len(l.ports) > 0 {
+				rules = append(rules, fmt.Sprintf(`ip daddr %s %s dport %s iifname != "lo" fib daddr . iif type != local drop`, g.IP, l.proto, portSet(l.ports)))
+			}
+		}
+		base("gateway-guard", "filter", "input", prioFilterInput, rules...)
 	}
 
 	w(1, "chain reject-chain {")

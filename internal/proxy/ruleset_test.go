@@ -24,8 +24,8 @@ func TestRenderGolden(t *testing.T) {
 		rules Rules
 	}{
 		{"empty", Rules{Table: "berth-0011aabb"}},
-		{"guard-only", Rules{Table: "berth-0011aabb", Guard: &Guard{IP: netip.MustParseAddr("10.244.0.1"), Port: 6443}}},
-		{"kubernetes-service", Rules{Table: "berth-0011aabb", Guard: &Guard{IP: netip.MustParseAddr("10.244.0.1"), Port: 6443},
+		{"guard-only", Rules{Table: "berth-0011aabb", Guard: &Guard{IP: netip.MustParseAddr("10.244.0.1"), TCP: []int{6443, 53}, UDP: []int{53}}}},
+		{"kubernetes-service", Rules{Table: "berth-0011aabb", Guard: &Guard{IP: netip.MustParseAddr("10.244.0.1"), TCP: []int{6443}},
 			Services: []ServicePort{kubernetes}}},
 		{"two-endpoints-sorted", Rules{Table: "berth-0011aabb", Services: []ServicePort{{
 			Namespace: "shop", Name: "web", PortName: "http", ClusterIP: netip.MustParseAddr("10.96.0.20"), Port: 80,
