@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -202,6 +204,18 @@ spec:
 		out, stderr, err = s.kubectl("-n", ns, "exec", "client", "--", "tlsget.sh", "-servername", "kubernetes.default.svc", "https://"+kubeIP+":443/version")
 		if err != nil || !strings.HasPrefix(out, "200 ") {
 			t.Errorf("pod → API verified as kubernetes.default.svc: %q %s %v", out, stderr, err)
+		}
+		// From the node too, through the same Service.
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(ca)
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		resp, err := client.Get("https://" + kubeIP + ":443/version")
+		if err != nil {
+			t.Fatalf("node → API at the kubernetes ClusterIP: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("node → API at the kubernetes ClusterIP: %s", resp.Status)
 		}
 	})
 
