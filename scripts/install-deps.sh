@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what berth needs from the system package manager when missing:
-# for the node agent: containerd, runc and the CNI plugins; for the tests:
+# for the node agent: containerd, runc, the CNI plugins and nft (Service
+# ClusterIPs are programmed in nftables); for the tests:
 # docker-registry and busybox-static. Idempotent; does nothing when
 # everything is there.
 set -euo pipefail
@@ -8,6 +9,7 @@ need=()
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 # For the tests: a real registry, and the static busybox test images are built from.
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)

@@ -35,7 +35,10 @@ type Config struct {
 	// Listener is where HTTPS is served; TLS must verify client certificates
 	// if given (tls.VerifyClientCertIfGiven) against the cluster CA.
 	Listener net.Listener
-	TLS      *tls.Config
+	// ExtraListeners are served exactly as Listener (berth's listener on
+	// the pod network's gateway, through which pods reach the API).
+	ExtraListeners []net.Listener
+	TLS            *tls.Config
 	// Tokens maps accepted bearer tokens to user names (optional).
 	Tokens map[string]string
 	// ServiceCIDR is where ClusterIPs are allocated from, e.g. 10.96.0.0/12.
@@ -108,8 +111,11 @@ func (s *Server) Run(ctx context.Context) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(tls.NewListener(s.cfg.Listener, s.cfg.TLS)) }()
+	listeners := append([]net.Listener{s.cfg.Listener}, s.cfg.ExtraListeners...)
+	errc := make(chan error, len(listeners))
+	for _, ln := range listeners {
+		go func() { errc <- hs.Serve(tls.NewListener(ln, s.cfg.TLS)) }()
+	}
 	close(s.ready)
 	select {
 	case err := <-errc:

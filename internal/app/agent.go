@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/internal/agent/volumes"
 	"github.com/berth-dev/berth/internal/containerd"
 	"github.com/berth-dev/berth/internal/cri"
+	"github.com/berth-dev/berth/internal/proxy"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -197,6 +198,22 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
+	// The Service proxy (kube-proxy's job) runs with the node.
+	prx, err := proxy.New(proxy.Config{Client: client, Table: proxy.TableName(cfg.DataDir), Log: cfg.Log})
+	if err != nil {
+		return err
+	}
+	if err := prx.Setup(ctx); err != nil {
+		return err
+	}
+	proxyCtx, stopProxy := context.WithCancel(ctx)
+	proxyDone := make(chan struct{})
+	go func() {
+		defer close(proxyDone)
+		_ = prx.Run(proxyCtx)
+	}()
+	// Stop the proxy (it deletes its table) on every return.
+	defer func() { stopProxy(); <-proxyDone }()
 	na, err := startAgent(ctx, cfg, client)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/internal/admission"
 	"github.com/berth-dev/berth/internal/apiserver"
 	"github.com/berth-dev/berth/internal/pki"
+	"github.com/berth-dev/berth/internal/proxy"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/storage"
 	"github.com/berth-dev/berth/internal/storage/etcd"
@@ -92,15 +94,63 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		return fmt.Errorf("listening on %s: %w (is another server using it? pick another with --listen)", cfg.Listen, err)
 	}
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
-	bundle, err := pki.Ensure(filepath.Join(cfg.DataDir, "pki"), []string{host, cfg.NodeName, firstIP(cfg.ServiceCIDR)})
+	access := planAPIAccess(cfg, host)
+	bundle, err := pki.Ensure(filepath.Join(cfg.DataDir, "pki"),
+		append([]string{host, cfg.NodeName, firstIP(cfg.ServiceCIDR)}, access.certHosts...))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	server := serverURL(net.JoinHostPort(host, port))
+	client, err := kubernetes.NewForConfig(restConfig(server, bundle))
 	if err != nil {
 		ln.Close()
 		return err
 	}
 
+	// The Service proxy (kube-proxy's job) runs with the node. Its table
+	// is set up first: it guards the gateway listener before that binds.
+	var prx *proxy.Proxy
+	var extra []net.Listener
+	if !cfg.DisableAgent {
+		var guard *proxy.Guard
+		if access.gateway.IsValid() {
+			p, _ := strconv.Atoi(port)
+			// 53: cluster DNS listens on the gateway too.
+			guard = &proxy.Guard{IP: access.gateway, TCP: []int{p, 53}, UDP: []int{53}}
+		}
+		prx, err = proxy.New(proxy.Config{Client: client, Table: proxy.TableName(cfg.DataDir), Guard: guard, Log: cfg.Log})
+		if err == nil {
+			err = prx.Setup(ctx)
+		}
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer func() {
+			if err := prx.Remove(); err != nil {
+				cfg.Log.Warn("leaving Service rules behind", "err", err)
+			}
+		}()
+		if access.gateway.IsValid() {
+			gln, err := listenFreebind(ctx, net.JoinHostPort(access.gateway.String(), port))
+			if err != nil {
+				ln.Close()
+				return fmt.Errorf("%w (pods reach the API server there; pick another port with --listen)", err)
+			}
+			extra = append(extra, gln)
+		}
+	}
+
+	closeListeners := func() {
+		ln.Close()
+		for _, l := range extra {
+			l.Close()
+		}
+	}
 	store, closeStore, err := openStorage(ctx, cfg)
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		return err
 	}
 	defer closeStore()
@@ -116,7 +166,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	}
 	srv, err := apiserver.New(apiserver.Config{KubeletClientTLS: kubeletClientTLS,
 		Store: store, Registry: reg, Admission: admission.Chain{Plugins: plugins},
-		Listener: ln, TLS: bundle.ServerTLS(), ServiceCIDR: cfg.ServiceCIDR, Log: cfg.Log, Version: serverVersion,
+		Listener: ln, ExtraListeners: extra, TLS: bundle.ServerTLS(), ServiceCIDR: cfg.ServiceCIDR, Log: cfg.Log, Version: serverVersion,
 	})
 	if err != nil {
 		return err
@@ -136,13 +186,8 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	}
 	run("apiserver", srv.Run)
 
-	server := serverURL(net.JoinHostPort(host, port))
-	client, err := kubernetes.NewForConfig(restConfig(server, bundle))
-	if err != nil {
-		return err
-	}
 	ctrl := controllerSet{client: client, restConfig: restConfig(server, bundle), serviceCIDR: cfg.ServiceCIDR,
-		advertiseIP: advertiseIP(host), port: port, log: cfg.Log}
+		advertiseIP: access.advertise, port: port, log: cfg.Log}
 	if err := ctrl.bootstrap(ctx); err != nil {
 		cancel()
 		wg.Wait()
@@ -150,6 +195,9 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	}
 	for name, f := range ctrl.runners() {
 		run(name, f)
+	}
+	if prx != nil {
+		run("proxy", prx.Run)
 	}
 	var na *nodeAgent
 	if !cfg.DisableAgent {

@@ -51,7 +51,7 @@ func Ensure(dir string, hosts []string) (*Bundle, error) {
 	}
 	b := &Bundle{Dir: dir}
 	var err error
-	b.CA, b.caKey, err = loadOrCreate(dir, CACertFile, CAKeyFile, func(key crypto.Signer) (*x509.Certificate, error) {
+	b.CA, b.caKey, err = loadOrCreate(dir, CACertFile, CAKeyFile, nil, func(key crypto.Signer) (*x509.Certificate, error) {
 		tmpl := template("berth-ca", 10*365*24*time.Hour)
 		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
 		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign
@@ -63,7 +63,19 @@ func Ensure(dir string, hosts []string) (*Bundle, error) {
 	b.CAPEM = pemCert(b.CA.Raw)
 	all := append([]string{"localhost", "127.0.0.1", "::1", "kubernetes", "kubernetes.default",
 		"kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}, hosts...)
-	servingCert, servingKey, err := loadOrCreate(dir, ServingCert, ServingKey, func(key crypto.Signer) (*x509.Certificate, error) {
+	// A serving certificate from an earlier start that lacks one of the
+	// names is issued again: pods reach the API by names and addresses
+	// (the pod network's gateway, the kubernetes ClusterIP) that depend
+	// on flags which may have changed since.
+	coversAll := func(c *x509.Certificate) bool {
+		for _, h := range all {
+			if h != "" && c.VerifyHostname(h) != nil {
+				return false
+			}
+		}
+		return c.CheckSignatureFrom(b.CA) == nil
+	}
+	servingCert, servingKey, err := loadOrCreate(dir, ServingCert, ServingKey, coversAll, func(key crypto.Signer) (*x509.Certificate, error) {
 		tmpl := template("kube-apiserver", 5*365*24*time.Hour)
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
@@ -80,7 +92,7 @@ func Ensure(dir string, hosts []string) (*Bundle, error) {
 		return nil, err
 	}
 	b.Serving = tls.Certificate{Certificate: [][]byte{servingCert.Raw}, PrivateKey: servingKey, Leaf: servingCert}
-	adminCert, _, err := loadOrCreate(dir, AdminCertFile, AdminKeyFile, func(key crypto.Signer) (*x509.Certificate, error) {
+	adminCert, _, err := loadOrCreate(dir, AdminCertFile, AdminKeyFile, nil, func(key crypto.Signer) (*x509.Certificate, error) {
 		tmpl := template("admin", 5*365*24*time.Hour)
 		tmpl.Subject.Organization = []string{"system:masters"}
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
@@ -147,17 +159,31 @@ func sign(tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Si
 	return x509.ParseCertificate(der)
 }
 
+func parseCert(certPEM []byte) (*x509.Certificate, error) {
+	block, _ := pem.Decode(certPEM)
+	if block == nil {
+		return nil, errors.New("no PEM block")
+	}
+	return x509.ParseCertificate(block.Bytes)
+}
+
 func pemCert(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
-// loadOrCreate reads a certificate and key pair, or creates and writes it.
+// loadOrCreate reads a certificate and key pair, or creates and writes it;
+// a loaded certificate that valid (if non-nil) rejects is created again.
 // The key is written before the certificate so that a crash in between
 // leaves no certificate without its key.
-func loadOrCreate(dir, certFile, keyFile string, create func(crypto.Signer) (*x509.Certificate, error)) (*x509.Certificate, crypto.Signer, error) {
+func loadOrCreate(dir, certFile, keyFile string, valid func(*x509.Certificate) bool, create func(crypto.Signer) (*x509.Certificate, error)) (*x509.Certificate, crypto.Signer, error) {
 	certPath, keyPath := filepath.Join(dir, certFile), filepath.Join(dir, keyFile)
 	certPEM, certErr := os.ReadFile(certPath)
 	keyPEM, keyErr := os.ReadFile(keyPath)
+	if certErr == nil && keyErr == nil && valid != nil {
+		if c, err := parseCert(certPEM); err == nil && !valid(c) {
+			certErr = errors.New("reissue")
+		}
+	}
 	if certErr == nil && keyErr == nil {
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/proxy"
 	"github.com/berth-dev/berth/internal/testutil/testregistry"
 )
 
@@ -63,11 +65,15 @@ func startNode(t *testing.T, extraArgs ...string) *server {
 	// run could pick the same subnet).
 	t.Cleanup(func() {
 		removeBridgeWithAddress(t, gateway)
+		// A server that did not stop cleanly leaves its Service rules.
+		_ = (proxy.NFT{}).DeleteTable(context.Background(), proxy.TableName(dir))
 		if !t.Failed() {
 			os.RemoveAll(dir)
 		}
 	})
-	args := append([]string{"--cluster-cidr", fmt.Sprintf("10.201.%d.0/24", n)}, extraArgs...)
+	// Service CIDRs differ too: the node's own connections to a ClusterIP
+	// go through every server's rules, so two servers must not share one.
+	args := append([]string{"--cluster-cidr", fmt.Sprintf("10.201.%d.0/24", n), "--service-cidr", fmt.Sprintf("10.202.%d.0/24", n)}, extraArgs...)
 	s := startServerWith(t, dir, true, args...)
 	t.Cleanup(func() {
 		if s.running() {
