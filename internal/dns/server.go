@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -125,14 +126,35 @@ func (s *Server) Addr() net.Addr {
 	return s.addr
 }
 
-// Run listens and serves until ctx ends. It listens at once: names outside
-// the cluster domain are forwarded from the start, and names inside it get
-// SERVFAIL (clients retry) until the caches have synced, rather than a
-// wrong NXDOMAIN.
+// Run listens and serves until ctx ends. Names outside the cluster domain
+// are forwarded from the start; names inside it get SERVFAIL (clients
+// retry) until the caches have synced, rather than a wrong NXDOMAIN. An
+// address that cannot be bound (port 53 taken) is retried every few
+// seconds: pods then fail their lookups, nothing else stops.
 func (s *Server) Run(ctx context.Context) error {
-	pc, ln, err := listen(ctx, s.cfg.Addr, s.cfg.FreeBind)
-	if err != nil {
-		return err
+	s.factory.Start(ctx.Done())
+	defer s.factory.Shutdown()
+	synced := make(chan struct{})
+	go func() {
+		if cache.WaitForCacheSync(ctx.Done(), s.hasSynced...) {
+			s.synced.Store(true)
+			close(synced)
+		}
+	}()
+
+	var pc net.PacketConn
+	var ln net.Listener
+	for {
+		var err error
+		if pc, ln, err = listen(ctx, s.cfg.Addr, s.cfg.FreeBind); err == nil {
+			break
+		}
+		s.log.Error("cluster DNS cannot listen; pods' DNS lookups fail until it can; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(5 * time.Second):
+		}
 	}
 	s.mu.Lock()
 	s.addr = pc.LocalAddr()
@@ -143,13 +165,11 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { errc <- udp.ActivateAndServe() }()
 	go func() { errc <- tcp.ActivateAndServe() }()
 	s.log.Info("cluster DNS listening", "addr", s.addr.String(), "domain", s.cfg.Domain)
-
-	s.factory.Start(ctx.Done())
-	defer s.factory.Shutdown()
 	go func() {
-		if cache.WaitForCacheSync(ctx.Done(), s.hasSynced...) {
-			s.synced.Store(true)
+		select {
+		case <-synced:
 			close(s.ready)
+		case <-ctx.Done():
 		}
 	}()
 
@@ -164,6 +184,22 @@ func (s *Server) Run(ctx context.Context) error {
 	_ = udp.ShutdownContext(sctx)
 	_ = tcp.ShutdownContext(sctx)
 	return runErr
+}
+
+// GatewayIP is the pod network's gateway for a --cluster-cidr value (one
+// prefix or a comma-separated list): the first address of the first
+// prefix, which the CNI bridge takes.
+func GatewayIP(clusterCIDR string) (netip.Addr, error) {
+	first, _, _ := strings.Cut(clusterCIDR, ",")
+	prefix, err := netip.ParsePrefix(strings.TrimSpace(first))
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("cluster CIDR %q: %w", clusterCIDR, err)
+	}
+	gw := prefix.Masked().Addr().Next()
+	if !prefix.Contains(gw) {
+		return netip.Addr{}, fmt.Errorf("cluster CIDR %q: too small for a gateway", clusterCIDR)
+	}
+	return gw, nil
 }
 
 // ServeDNS answers one query: from the cluster records when the name is in

@@ -71,6 +71,10 @@ type Config struct {
 	// Port is the API server's listen port: the Service's targetPort and
 	// the Endpoints' port.
 	Port int32
+	// DNSEndpointIP is where the cluster DNS server listens (the pod
+	// network's gateway); the kube-dns Service of kube-system is kept with
+	// Endpoints pointing there. Empty: no kube-dns objects.
+	DNSEndpointIP string
 	// Resync is how often the objects are checked even without events.
 	// Default: one minute, as kube-apiserver checks its system namespaces.
 	Resync time.Duration
@@ -90,6 +94,10 @@ type Controller struct {
 	// unreachableOnce reports, once, an advertise IP that Endpoints
 	// cannot hold.
 	unreachableOnce sync.Once
+	// dnsServiceIP and dnsEndpoint are the kube-dns ClusterIP and
+	// endpoint address (kubedns.go); dnsFactory watches those objects.
+	dnsServiceIP, dnsEndpoint netip.Addr
+	dnsFactory                informers.SharedInformerFactory
 
 	nsFactory  informers.SharedInformerFactory
 	svcFactory informers.SharedInformerFactory
@@ -110,6 +118,9 @@ func New(client kubernetes.Interface, cfg Config) *Controller {
 		c.cfg.Resync = time.Minute
 	}
 	c.serviceIP, c.advertise, c.cfgErr = validate(cfg)
+	if c.cfgErr == nil {
+		c.cfgErr = c.validateDNS(cfg)
+	}
 
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 30*time.Second),
@@ -131,6 +142,7 @@ func New(client kubernetes.Interface, cfg Config) *Controller {
 	svcReg, _ := c.svcFactory.Core().V1().Services().Informer().AddEventHandler(objectHandler(c.queue, keyService))
 	epReg, _ := c.svcFactory.Core().V1().Endpoints().Informer().AddEventHandler(objectHandler(c.queue, keyEndpoints))
 	c.synced = []cache.InformerSynced{nsReg.HasSynced, svcReg.HasSynced, epReg.HasSynced}
+	c.watchDNS()
 	return c
 }
 
@@ -222,6 +234,12 @@ func (c *Controller) EnsureOnce(ctx context.Context) error {
 	if err := c.ensureEndpoints(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.ensureDNSService(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.ensureDNSEndpoints(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -237,6 +255,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.svcFactory.Start(ctx.Done())
 	defer c.nsFactory.Shutdown()
 	defer c.svcFactory.Shutdown()
+	c.startDNS(ctx)
+	defer c.stopDNS()
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return nil // ctx ended before the caches synced
 	}
@@ -249,6 +269,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.queue.Add(keyService)
 	c.queue.Add(keyEndpoints)
+	c.queueDNS()
 
 	// One worker: the objects are few, and serial work keeps the
 	// namespace → Service → Endpoints order simple to reason about.
@@ -270,6 +291,10 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return c.ensureService(ctx)
 	case keyEndpoints:
 		return c.ensureEndpoints(ctx)
+	case keyDNSService:
+		return c.ensureDNSService(ctx)
+	case keyDNSEndpoints:
+		return c.ensureDNSEndpoints(ctx)
 	}
 	name := key[len(nsKeyPrefix):]
 	created, err := c.ensureNamespaceCreated(ctx, name)
@@ -278,6 +303,9 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		// with it; do not wait out their retry back-off.
 		c.queue.Add(keyService)
 		c.queue.Add(keyEndpoints)
+	}
+	if err == nil && created && name == metav1.NamespaceSystem {
+		c.queueDNS()
 	}
 	return err
 }
