@@ -34,7 +34,7 @@ func (s *Server) answerZone(r *mdns.Msg, q mdns.Question, name string) *mdns.Msg
 	if !s.synced.Load() {
 		res = result{servfail: true}
 	} else {
-		res = s.lookup(q, name)
+		res = s.lookup(q, name, 0)
 	}
 	m := new(mdns.Msg)
 	m.SetReply(r)
@@ -54,9 +54,14 @@ func (s *Server) answerZone(r *mdns.Msg, q mdns.Question, name string) *mdns.Msg
 	return m
 }
 
+// maxCNAMEHops bounds a chain of ExternalName Services pointing into the
+// cluster domain (a Service naming itself would loop forever).
+const maxCNAMEHops = 8
+
 // lookup resolves name (a subdomain of the zone) by its labels, as the
-// Kubernetes DNS specification lays them out.
-func (s *Server) lookup(q mdns.Question, name string) result {
+// Kubernetes DNS specification lays them out; hops counts the CNAMEs
+// followed so far.
+func (s *Server) lookup(q mdns.Question, name string, hops int) result {
 	rel := strings.TrimSuffix(strings.TrimSuffix(name, s.zone), ".")
 	var l []string
 	if rel != "" {
@@ -77,7 +82,7 @@ func (s *Server) lookup(q mdns.Question, name string) result {
 		}
 		return nodata
 	case l[len(l)-1] == "svc":
-		return s.lookupSvc(q, l[:len(l)-1])
+		return s.lookupSvc(q, l[:len(l)-1], hops)
 	case l[len(l)-1] == "pod":
 		return lookupPod(q, l[:len(l)-1])
 	}
@@ -85,7 +90,7 @@ func (s *Server) lookup(q mdns.Question, name string) result {
 }
 
 // lookupSvc resolves <...>.svc.<zone>; l holds the labels before "svc".
-func (s *Server) lookupSvc(q mdns.Question, l []string) result {
+func (s *Server) lookupSvc(q mdns.Question, l []string, hops int) result {
 	switch len(l) {
 	case 0:
 		return nodata
@@ -96,7 +101,7 @@ func (s *Server) lookupSvc(q mdns.Question, l []string) result {
 		}
 		return nxdomain
 	case 2: // <svc>.<ns>.svc
-		return s.serviceRecords(q, l[1], l[0])
+		return s.serviceRecords(q, l[1], l[0], hops)
 	case 3: // <hostname>.<svc>.<ns>.svc
 		if strings.HasPrefix(l[0], "_") {
 			return nxdomain
@@ -132,13 +137,13 @@ func (s *Server) serviceFQDN(svc *corev1.Service) string {
 
 // serviceRecords answers <svc>.<ns>.svc: the ClusterIPs, a headless
 // Service's ready endpoints, or an ExternalName's CNAME.
-func (s *Server) serviceRecords(q mdns.Question, ns, name string) result {
+func (s *Server) serviceRecords(q mdns.Question, ns, name string, hops int) result {
 	svc := s.service(ns, name)
 	if svc == nil {
 		return nxdomain
 	}
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
-		return s.externalName(q, svc)
+		return s.externalName(q, svc, hops)
 	}
 	if headless(svc) {
 		eps := s.readyEndpoints(svc)
@@ -184,14 +189,17 @@ func (s *Server) serviceRecords(q mdns.Question, ns, name string) result {
 
 // externalName answers with the CNAME and, for an address question, the
 // target's addresses when the upstream resolvers know them.
-func (s *Server) externalName(q mdns.Question, svc *corev1.Service) result {
+func (s *Server) externalName(q mdns.Question, svc *corev1.Service, hops int) result {
 	target := mdns.Fqdn(svc.Spec.ExternalName)
 	res := found(&mdns.CNAME{Hdr: hdr(q.Name, mdns.TypeCNAME), Target: target})
 	if q.Qtype == mdns.TypeCNAME {
 		return res
 	}
 	if mdns.IsSubDomain(s.zone, strings.ToLower(target)) {
-		sub := s.lookup(mdns.Question{Name: target, Qtype: q.Qtype, Qclass: q.Qclass}, strings.ToLower(target))
+		if hops >= maxCNAMEHops {
+			return res
+		}
+		sub := s.lookup(mdns.Question{Name: target, Qtype: q.Qtype, Qclass: q.Qclass}, strings.ToLower(target), hops+1)
 		res.answer = append(res.answer, sub.answer...)
 		return res
 	}

@@ -31,6 +31,10 @@ func clusterObjects() []runtime.Object {
 			}}},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "empty", Namespace: "prod"},
 			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, ClusterIP: corev1.ClusterIPNone}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "loop", Namespace: "default"},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "loop.default.svc.cluster.local"}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "alias", Namespace: "default"},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "web.default.svc.cluster.local"}},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "ext", Namespace: "default"},
 			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "www.example.com"}},
 	}
@@ -138,6 +142,7 @@ func TestServerRecords(t *testing.T) {
 			[]string{"SRV 0 50 5432 10-244-0-6.db.prod.svc.cluster.local.", "SRV 0 50 5432 db-0.db.prod.svc.cluster.local."}},
 		{"empty.prod.svc.cluster.local.", mdns.TypeA, mdns.RcodeNameError, nil},
 		{"ext.default.svc.cluster.local.", mdns.TypeA, mdns.RcodeSuccess, []string{"A 192.0.2.1", "CNAME www.example.com."}},
+		{"alias.default.svc.cluster.local.", mdns.TypeA, mdns.RcodeSuccess, []string{"A 10.96.0.20", "CNAME web.default.svc.cluster.local."}},
 		{"10-244-0-9.default.pod.cluster.local.", mdns.TypeA, mdns.RcodeSuccess, []string{"A 10.244.0.9"}},
 		{"10-244-0-9.default.pod.cluster.local.", mdns.TypeAAAA, mdns.RcodeSuccess, nil},
 		{"not-an-ip.default.pod.cluster.local.", mdns.TypeA, mdns.RcodeNameError, nil},
@@ -269,5 +274,14 @@ func TestReverseIP(t *testing.T) {
 		if _, ok := reverseIP(bad); ok {
 			t.Errorf("reverseIP(%s) accepted", bad)
 		}
+	}
+}
+
+// An ExternalName Service naming itself must not loop the server.
+func TestServerExternalNameLoop(t *testing.T) {
+	addr := startServer(t)
+	m := query(t, addr, "udp", "loop.default.svc.cluster.local.", mdns.TypeA)
+	if m.Rcode != mdns.RcodeSuccess || len(m.Answer) == 0 || m.Answer[0].Header().Rrtype != mdns.TypeCNAME {
+		t.Fatalf("answer %v rcode %s: want the CNAME", m.Answer, mdns.RcodeToString[m.Rcode])
 	}
 }

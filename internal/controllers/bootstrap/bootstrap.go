@@ -1,7 +1,9 @@
 // Package bootstrap keeps the objects every Kubernetes cluster starts with:
 // the namespaces default, kube-system, kube-public and kube-node-lease, and
 // the "kubernetes" Service in default with its Endpoints, through which pods
-// reach the API server (KUBERNETES_SERVICE_HOST, in-cluster clients).
+// reach the API server (KUBERNETES_SERVICE_HOST, in-cluster clients), and
+// the kube-dns Service in kube-system with its Endpoints, through which pods
+// reach the cluster DNS server (kubedns.go).
 //
 // Like kube-apiserver's own system-namespaces and kubernetes-service
 // controllers it recreates these objects when they are deleted and repairs
