@@ -236,11 +236,13 @@ func (c *Controller) EnsureOnce(ctx context.Context) error {
 	if err := c.ensureEndpoints(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if err := c.ensureDNSService(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.ensureDNSEndpoints(ctx); err != nil {
-		errs = append(errs, err)
+	// kube-dns failures do not hold start-up (Run retries them): pods are
+	// given its fixed ClusterIP either way, and its address may be taken
+	// by a Service made before berth had cluster DNS.
+	for _, ensure := range []func(context.Context) error{c.ensureDNSService, c.ensureDNSEndpoints} {
+		if err := ensure(ctx); err != nil {
+			c.log.Warn("cluster DNS objects not in place yet; retrying in the background", "err", err)
+		}
 	}
 	return errors.Join(errs...)
 }

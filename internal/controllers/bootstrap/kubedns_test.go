@@ -7,8 +7,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func TestDNSServiceIP(t *testing.T) {
@@ -116,4 +121,23 @@ func TestKubeDNSRepaired(t *testing.T) {
 		return err == nil && len(svc.Spec.Ports) == 2
 	})
 	checkDNSObjects(t, client)
+}
+
+// A kube-dns failure (its ClusterIP taken by an older Service) does not
+// fail start-up.
+func TestKubeDNSFailureDoesNotHoldStartup(t *testing.T) {
+	client := fake.NewClientset()
+	client.PrependReactor("create", "services", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetNamespace() == "kube-system" {
+			return true, nil, apierrors.NewInvalid(schema.GroupKind{Kind: "Service"}, "kube-dns",
+				field.ErrorList{field.Invalid(field.NewPath("spec", "clusterIPs"), "10.96.0.10", "provided IP is already allocated")})
+		}
+		return false, nil, nil
+	})
+	if err := New(client, withDNS).EnsureOnce(context.Background()); err != nil {
+		t.Fatalf("EnsureOnce = %v, want nil despite the kube-dns failure", err)
+	}
+	if _, err := client.CoreV1().Services("default").Get(context.Background(), "kubernetes", metav1.GetOptions{}); err != nil {
+		t.Errorf("kubernetes service: %v", err)
+	}
 }
