@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -210,7 +211,7 @@ func (f *floor) removePod(ctx context.Context, p *floorPod) error {
 }
 
 // sandboxConfig mirrors the agent's (internal/agent/config.go) for
-// benchPod: hostname, log directory, DNS from the node's resolv.conf, the
+// benchPod: hostname, log directory, ClusterFirst DNS, the
 // pod's labels, cgroup parent /berth/pod<uid>, network and IPC shared by
 // the pod, PID per container.
 func (f *floor) sandboxConfig(p *floorPod) (*runtimeapi.PodSandboxConfig, error) {
@@ -293,32 +294,37 @@ func (f *floor) containerConfig(p *floorPod, podIP string) (*runtimeapi.Containe
 	}, nil
 }
 
-// resolvConf is the node's resolver configuration, which berth gives
-// every pod (it has no cluster DNS).
+// resolvConf is the resolver configuration berth gives a ClusterFirst
+// pod of the namespace: the kube-dns ClusterIP (10.96.0.10 for the default
+// service CIDR), the cluster search list then the node's, ndots:5.
 func resolvConf() *runtimeapi.DNSConfig {
-	cfg := &runtimeapi.DNSConfig{}
+	cfg := &runtimeapi.DNSConfig{
+		Servers:  []string{"10.96.0.10"},
+		Searches: []string{namespace + ".svc.cluster.local", "svc.cluster.local", "cluster.local"},
+		Options:  []string{"ndots:5"},
+	}
 	fh, err := os.Open("/etc/resolv.conf")
 	if err != nil {
 		return cfg
 	}
 	defer fh.Close()
+	var host []string
 	sc := bufio.NewScanner(fh)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 || strings.HasPrefix(fields[0], "#") {
-			continue
-		}
-		switch fields[0] {
-		case "nameserver":
-			cfg.Servers = append(cfg.Servers, fields[1])
-		case "search":
-			cfg.Searches = fields[1:]
-		case "options":
-			cfg.Options = append(cfg.Options, fields[1:]...)
+		if len(fields) >= 1 && fields[0] == "search" {
+			host = host[:0]
+			for _, d := range fields[1:] {
+				if d != "." {
+					host = append(host, strings.TrimSuffix(d, "."))
+				}
+			}
 		}
 	}
-	if len(cfg.Servers) > 3 {
-		cfg.Servers = cfg.Servers[:3]
+	for _, d := range host {
+		if !slices.Contains(cfg.Searches, d) {
+			cfg.Searches = append(cfg.Searches, d)
+		}
 	}
 	return cfg
 }

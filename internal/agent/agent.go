@@ -38,6 +38,10 @@ type Config struct {
 	PodCIDR  string
 	// NodeIP is status.hostIP (default: the first non-loopback IPv4).
 	NodeIP string
+	// ClusterDNS is the kubelet's --cluster-dns: the nameservers of
+	// ClusterFirst pods (the kube-dns ClusterIP). Empty: ClusterFirst pods
+	// fall back to Default with a MissingClusterDNS event, as the kubelet.
+	ClusterDNS []string
 	// KubeletPort is published in Node.status.daemonEndpoints (streaming).
 	KubeletPort int
 	// Images ensures a container's image is present (pull policy,

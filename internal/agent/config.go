@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"hash/fnv"
@@ -126,49 +125,6 @@ func podHostnameDomain(pod *corev1.Pod) (string, string, error) {
 	return hostname, domain, nil
 }
 
-// dnsConfig: berth has no cluster DNS server yet, so every policy but None
-// uses the node's resolv.conf (the kubelet's fallback when clusterDNS is
-// unset), plus spec.dnsConfig.
-func (a *Agent) dnsConfig(pod *corev1.Pod) *runtimeapi.DNSConfig {
-	cfg := &runtimeapi.DNSConfig{}
-	if pod.Spec.DNSPolicy != corev1.DNSNone {
-		cfg.Servers, cfg.Searches, cfg.Options = readResolvConf("/etc/resolv.conf")
-	}
-	if d := pod.Spec.DNSConfig; d != nil {
-		cfg.Servers = omitDuplicates(append(cfg.Servers, d.Nameservers...))
-		cfg.Searches = omitDuplicates(append(cfg.Searches, d.Searches...))
-		cfg.Options = mergeDNSOptions(cfg.Options, d.Options)
-	}
-	if len(cfg.Servers) > 3 {
-		cfg.Servers = cfg.Servers[:3]
-	}
-	return cfg
-}
-
-func readResolvConf(path string) (servers, searches, options []string) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, nil
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 || strings.HasPrefix(fields[0], "#") {
-			continue
-		}
-		switch fields[0] {
-		case "nameserver":
-			servers = append(servers, fields[1])
-		case "search":
-			searches = fields[1:]
-		case "options":
-			options = append(options, fields[1:]...)
-		}
-	}
-	return
-}
-
 // containerHash identifies a container spec: a changed spec starts a new
 // crash-loop back-off.
 func containerHash(c *corev1.Container) string {
@@ -283,52 +239,4 @@ func (a *Agent) linuxContainerConfig(pod *corev1.Pod, c *corev1.Container) *runt
 		sc.SupplementalGroups = append(sc.SupplementalGroups, psc.SupplementalGroups...)
 	}
 	return &runtimeapi.LinuxContainerConfig{Resources: res, SecurityContext: sc}
-}
-
-func omitDuplicates(in []string) []string {
-	seen := map[string]bool{}
-	out := in[:0:0]
-	for _, s := range in {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// mergeDNSOptions: a pod option replaces a base option of the same name;
-// first-seen order is kept.
-func mergeDNSOptions(base []string, pod []corev1.PodDNSConfigOption) []string {
-	var names []string
-	vals := map[string]string{}
-	put := func(n, v string) {
-		if _, ok := vals[n]; !ok {
-			names = append(names, n)
-		}
-		vals[n] = v
-	}
-	for _, o := range base {
-		n, v, _ := strings.Cut(o, ":")
-		put(n, v)
-	}
-	for _, o := range pod {
-		put(o.Name, ptrOr(o.Value))
-	}
-	out := make([]string, 0, len(names))
-	for _, n := range names {
-		if v := vals[n]; v != "" {
-			out = append(out, n+":"+v)
-		} else {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-func ptrOr(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
 }

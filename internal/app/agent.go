@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/internal/agent/volumes"
 	"github.com/berth-dev/berth/internal/containerd"
 	"github.com/berth-dev/berth/internal/cri"
+	clusterdns "github.com/berth-dev/berth/internal/dns"
 	"github.com/berth-dev/berth/internal/proxy"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -33,6 +34,10 @@ type AgentConfig struct {
 	// containerd as a child with a generated config.
 	ContainerRuntimeEndpoint string
 	ClusterCIDR              string
+	// ClusterDNS are the nameservers of ClusterFirst pods (the kubelet's
+	// --cluster-dns): the kube-dns ClusterIP. Empty: ClusterFirst pods use
+	// the node's resolv.conf, with a MissingClusterDNS event.
+	ClusterDNS []string
 	// RegistryCAs maps registry hosts to CA files for HTTPS registries
 	// with a private CA (--registry-ca HOST=FILE).
 	RegistryCAs map[string]string
@@ -119,6 +124,10 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 		na.stopRuntime()
 		return nil, err
 	}
+	if err := startClusterDNS(ctx, cfg, client); err != nil {
+		na.stopRuntime()
+		return nil, err
+	}
 	nodeIP := agent.HostIP()
 	var kubeletLn net.Listener
 	var kubeletTLS *tls.Config
@@ -140,7 +149,7 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 		kubeletPort = kubeletLn.Addr().(*net.TCPAddr).Port
 	}
 	a, err := agent.New(agent.Config{Client: client, Runtime: rt, NodeName: cfg.NodeName, NodeIP: nodeIP, KubeletPort: kubeletPort,
-		DataDir: agentDir, PodCIDR: cfg.ClusterCIDR, Volumes: vm, Images: imgs, Log: cfg.Log})
+		DataDir: agentDir, PodCIDR: cfg.ClusterCIDR, ClusterDNS: cfg.ClusterDNS, Volumes: vm, Images: imgs, Log: cfg.Log})
 	if err != nil {
 		na.stopRuntime()
 		return nil, err
@@ -168,6 +177,31 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// startClusterDNS runs the cluster DNS server on the pod network's gateway,
+// port 53, until ctx ends; the kube-dns Service's Endpoints point there.
+// The bridge takes the gateway address only when the first pod starts,
+// hence FreeBind.
+func startClusterDNS(ctx context.Context, cfg AgentConfig, client kubernetes.Interface) error {
+	cidr := cfg.ClusterCIDR
+	if cidr == "" {
+		cidr = containerd.DefaultClusterCIDR
+	}
+	gw, err := clusterdns.GatewayIP(cidr)
+	if err != nil {
+		return fmt.Errorf("cluster DNS: %w", err)
+	}
+	srv, err := clusterdns.New(clusterdns.Config{Client: client, Addr: net.JoinHostPort(gw.String(), "53"), FreeBind: true, Log: cfg.Log})
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := srv.Run(ctx); err != nil {
+			cfg.Log.Error("cluster DNS stopped", "err", err)
+		}
+	}()
+	return nil
 }
 
 // stop waits for the agent to end (its context must be cancelled) and

@@ -5,26 +5,18 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"syscall"
+
+	clusterdns "github.com/berth-dev/berth/internal/dns"
 )
 
-// podGateway is the pod network's gateway: the first address of the first
-// IPv4 range of the cluster CIDR, which the CNI bridge plugin puts on the
-// bridge. It is the node's address as pods see it. ok is false when the
-// cluster CIDR has no IPv4 range.
+// podGateway is the pod network's gateway (the first address of the first
+// range of the cluster CIDR, which the CNI bridge plugin puts on the
+// bridge): the node's address as pods see it. ok is false when that range
+// is not IPv4.
 func podGateway(clusterCIDR string) (netip.Addr, bool) {
-	for _, part := range strings.Split(clusterCIDR, ",") {
-		p, err := netip.ParsePrefix(strings.TrimSpace(part))
-		if err != nil || !p.Addr().Is4() {
-			continue
-		}
-		gw := p.Masked().Addr().Next()
-		if p.Contains(gw) {
-			return gw, true
-		}
-	}
-	return netip.Addr{}, false
+	gw, err := clusterdns.GatewayIP(clusterCIDR)
+	return gw, err == nil && gw.Is4()
 }
 
 // apiAccess says how pods reach the API server.

@@ -20,6 +20,8 @@ import (
 
 	"github.com/berth-dev/berth/internal/admission"
 	"github.com/berth-dev/berth/internal/apiserver"
+	"github.com/berth-dev/berth/internal/controllers/bootstrap"
+	clusterdns "github.com/berth-dev/berth/internal/dns"
 	"github.com/berth-dev/berth/internal/pki"
 	"github.com/berth-dev/berth/internal/proxy"
 	"github.com/berth-dev/berth/internal/registry"
@@ -74,6 +76,17 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		cfg.NodeName = strings.ToLower(h)
 	}
 	if err := checkVerificationPolicy(cfg.ImagePullCredentialsVerificationPolicy); err != nil {
+		return err
+	}
+	// The cluster DNS server runs with the node agent on the pod network's
+	// gateway; the kube-dns Service (the tenth address of the service
+	// CIDR) reaches it there.
+	dnsIP, err := bootstrap.DNSServiceIP(cfg.ServiceCIDR)
+	if err != nil {
+		return err
+	}
+	gateway, err := clusterdns.GatewayIP(cfg.ClusterCIDR)
+	if err != nil {
 		return err
 	}
 	for _, p := range cfg.AdmissionPlugins {
@@ -187,7 +200,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	run("apiserver", srv.Run)
 
 	ctrl := controllerSet{client: client, restConfig: restConfig(server, bundle), serviceCIDR: cfg.ServiceCIDR,
-		advertiseIP: access.advertise, port: port, log: cfg.Log}
+		advertiseIP: access.advertise, dnsEndpointIP: gateway.String(), port: port, log: cfg.Log}
 	if err := ctrl.bootstrap(ctx); err != nil {
 		cancel()
 		wg.Wait()
@@ -202,7 +215,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	var na *nodeAgent
 	if !cfg.DisableAgent {
 		na, err = startAgent(ctx, AgentConfig{DataDir: cfg.DataDir, NodeName: cfg.NodeName,
-			ContainerRuntimeEndpoint: cfg.ContainerRuntimeEndpoint, ClusterCIDR: cfg.ClusterCIDR,
+			ContainerRuntimeEndpoint: cfg.ContainerRuntimeEndpoint, ClusterCIDR: cfg.ClusterCIDR, ClusterDNS: []string{dnsIP.String()},
 			RegistryCAs: cfg.RegistryCAs, ImagePullCredentialsVerificationPolicy: cfg.ImagePullCredentialsVerificationPolicy,
 			KubeletServing:  func(h []string) (tls.Certificate, error) { return bundle.IssueServing(cfg.NodeName, h) },
 			KubeletClientCA: bundle.CAPool(), Log: cfg.Log}, client)

@@ -72,8 +72,11 @@ type controllerSet struct {
 	restConfig  *rest.Config
 	serviceCIDR string
 	advertiseIP string
-	port        string
-	log         *slog.Logger
+	// dnsEndpointIP is where the cluster DNS server listens: the kube-dns
+	// Endpoints' address.
+	dnsEndpointIP string
+	port          string
+	log           *slog.Logger
 }
 
 func (c controllerSet) bootstrapController() (*bootstrap.Controller, error) {
@@ -82,7 +85,7 @@ func (c controllerSet) bootstrapController() (*bootstrap.Controller, error) {
 		return nil, fmt.Errorf("API server port %q: %w", c.port, err)
 	}
 	return bootstrap.New(c.client, bootstrap.Config{ServiceCIDR: c.serviceCIDR, AdvertiseIP: c.advertiseIP,
-		Port: int32(port), Logger: c.log}), nil
+		DNSEndpointIP: c.dnsEndpointIP, Port: int32(port), Logger: c.log}), nil
 }
 
 // bootstrap creates what must exist before the server reports ready: the

@@ -1,7 +1,9 @@
 // Package bootstrap keeps the objects every Kubernetes cluster starts with:
 // the namespaces default, kube-system, kube-public and kube-node-lease, and
 // the "kubernetes" Service in default with its Endpoints, through which pods
-// reach the API server (KUBERNETES_SERVICE_HOST, in-cluster clients).
+// reach the API server (KUBERNETES_SERVICE_HOST, in-cluster clients), and
+// the kube-dns Service in kube-system with its Endpoints, through which pods
+// reach the cluster DNS server (kubedns.go).
 //
 // Like kube-apiserver's own system-namespaces and kubernetes-service
 // controllers it recreates these objects when they are deleted and repairs
@@ -71,6 +73,10 @@ type Config struct {
 	// Port is the API server's listen port: the Service's targetPort and
 	// the Endpoints' port.
 	Port int32
+	// DNSEndpointIP is where the cluster DNS server listens (the pod
+	// network's gateway); the kube-dns Service of kube-system is kept with
+	// Endpoints pointing there. Empty: no kube-dns objects.
+	DNSEndpointIP string
 	// Resync is how often the objects are checked even without events.
 	// Default: one minute, as kube-apiserver checks its system namespaces.
 	Resync time.Duration
@@ -90,6 +96,10 @@ type Controller struct {
 	// unreachableOnce reports, once, an advertise IP that Endpoints
 	// cannot hold.
 	unreachableOnce sync.Once
+	// dnsServiceIP and dnsEndpoint are the kube-dns ClusterIP and
+	// endpoint address (kubedns.go); dnsFactory watches those objects.
+	dnsServiceIP, dnsEndpoint netip.Addr
+	dnsFactory                informers.SharedInformerFactory
 
 	nsFactory  informers.SharedInformerFactory
 	svcFactory informers.SharedInformerFactory
@@ -110,6 +120,9 @@ func New(client kubernetes.Interface, cfg Config) *Controller {
 		c.cfg.Resync = time.Minute
 	}
 	c.serviceIP, c.advertise, c.cfgErr = validate(cfg)
+	if c.cfgErr == nil {
+		c.cfgErr = c.validateDNS(cfg)
+	}
 
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 30*time.Second),
@@ -131,6 +144,7 @@ func New(client kubernetes.Interface, cfg Config) *Controller {
 	svcReg, _ := c.svcFactory.Core().V1().Services().Informer().AddEventHandler(objectHandler(c.queue, keyService))
 	epReg, _ := c.svcFactory.Core().V1().Endpoints().Informer().AddEventHandler(objectHandler(c.queue, keyEndpoints))
 	c.synced = []cache.InformerSynced{nsReg.HasSynced, svcReg.HasSynced, epReg.HasSynced}
+	c.watchDNS()
 	return c
 }
 
@@ -222,6 +236,14 @@ func (c *Controller) EnsureOnce(ctx context.Context) error {
 	if err := c.ensureEndpoints(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	// kube-dns failures do not hold start-up (Run retries them): pods are
+	// given its fixed ClusterIP either way, and its address may be taken
+	// by a Service made before berth had cluster DNS.
+	for _, ensure := range []func(context.Context) error{c.ensureDNSService, c.ensureDNSEndpoints} {
+		if err := ensure(ctx); err != nil {
+			c.log.Warn("cluster DNS objects not in place yet; retrying in the background", "err", err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -237,6 +259,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.svcFactory.Start(ctx.Done())
 	defer c.nsFactory.Shutdown()
 	defer c.svcFactory.Shutdown()
+	c.startDNS(ctx)
+	defer c.stopDNS()
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return nil // ctx ended before the caches synced
 	}
@@ -249,6 +273,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.queue.Add(keyService)
 	c.queue.Add(keyEndpoints)
+	c.queueDNS()
 
 	// One worker: the objects are few, and serial work keeps the
 	// namespace → Service → Endpoints order simple to reason about.
@@ -270,6 +295,10 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return c.ensureService(ctx)
 	case keyEndpoints:
 		return c.ensureEndpoints(ctx)
+	case keyDNSService:
+		return c.ensureDNSService(ctx)
+	case keyDNSEndpoints:
+		return c.ensureDNSEndpoints(ctx)
 	}
 	name := key[len(nsKeyPrefix):]
 	created, err := c.ensureNamespaceCreated(ctx, name)
@@ -278,6 +307,9 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		// with it; do not wait out their retry back-off.
 		c.queue.Add(keyService)
 		c.queue.Add(keyEndpoints)
+	}
+	if err == nil && created && name == metav1.NamespaceSystem {
+		c.queueDNS()
 	}
 	return err
 }
