@@ -7,8 +7,11 @@
 //   - endpointslice (…/endpointslice): discovery.k8s.io/v1 EndpointSlices
 //     for the same Services;
 //   - endpointslicemirroring (…/endpointslicemirroring): slices for
-//     selectorless Services whose Endpoints someone else writes, such as
-//     the "kubernetes" Service's.
+//     selectorless Services whose Endpoints a user or another controller
+//     writes.
+//
+// Besides them it writes the "kubernetes" Service's EndpointSlice, which
+// kube-apiserver writes itself on a real cluster (see apiserver.go).
 //
 // Taking them rather than rewriting them means readiness, named target
 // ports, publishNotReadyAddresses, terminating pods, hostname/subdomain,
@@ -25,6 +28,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	endpointcontroller "k8s.io/kubernetes/pkg/controller/endpoint"
 	endpointslicecontroller "k8s.io/kubernetes/pkg/controller/endpointslice"
@@ -89,12 +93,19 @@ func (c *Controller) Run(ctx context.Context) error {
 	ep := endpointcontroller.NewEndpointController(ctx, pods, services, endpoints, c.client, c.cfg.BatchPeriod)
 	es := endpointslicecontroller.NewController(ctx, pods, services, nodes, slices, maxEndpointsPerSlice, c.client, c.cfg.BatchPeriod)
 	mir := mirroringcontroller.NewController(ctx, endpoints, slices, services, mirroringMaxEndpointsPerSubset, c.client, c.cfg.BatchPeriod)
+	api := newAPIServerSlice(c.client, endpoints.Informer(), endpoints.Lister(), c.cfg.Logger)
 
 	factory.Start(ctx.Done())
 	if own {
 		defer factory.Shutdown()
 	}
 	var wg sync.WaitGroup
+	wg.Go(func() {
+		if !cache.WaitForCacheSync(ctx.Done(), endpoints.Informer().HasSynced) {
+			return
+		}
+		api.run(ctx)
+	})
 	for _, run := range []func(context.Context, int){ep.Run, es.Run, mir.Run} {
 		wg.Add(1)
 		go func() {
