@@ -57,8 +57,10 @@ require (
 	github.com/go-openapi/swag/stringutils v0.27.1 // indirect
 	github.com/go-openapi/swag/typeutils v0.27.1 // indirect
 	github.com/go-openapi/swag/yamlutils v0.27.1 // indirect
+	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
 	github.com/golang/protobuf v1.5.4 // indirect
+	github.com/google/btree v1.1.3 // indirect
 	github.com/google/gnostic-models v0.7.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/gorilla/websocket v1.5.4-0.20250319132907-e064f32e3674 // indirect
@@ -158,4 +160,19 @@ replace (
 	k8s.io/mount-utils => k8s.io/mount-utils v0.37.2
 	k8s.io/pod-security-admission => k8s.io/pod-security-admission v0.37.2
 	k8s.io/streaming => k8s.io/streaming v0.37.2
+)
+
+// k8s.io/kubernetes v1.37.2 requires etcd v3.7.0, which berth's build does
+// not use from it (no k8s.io package in the binary imports etcd). Moving the
+// embedded etcd to 3.7 upgrades every data dir one way (a 3.6 server then
+// refuses it: `version "3.7.0" is not supported`), so that stays a decision
+// of its own: berth keeps the etcd it was built and tested with.
+replace (
+	go.etcd.io/bbolt => go.etcd.io/bbolt v1.4.3
+	go.etcd.io/etcd/api/v3 => go.etcd.io/etcd/api/v3 v3.6.6
+	go.etcd.io/etcd/client/pkg/v3 => go.etcd.io/etcd/client/pkg/v3 v3.6.6
+	go.etcd.io/etcd/client/v3 => go.etcd.io/etcd/client/v3 v3.6.6
+	go.etcd.io/etcd/pkg/v3 => go.etcd.io/etcd/pkg/v3 v3.6.6
+	go.etcd.io/etcd/server/v3 => go.etcd.io/etcd/server/v3 v3.6.6
+	go.etcd.io/raft/v3 => go.etcd.io/raft/v3 v3.6.0
 )
