@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/internal/apiserver"
 	"github.com/berth-dev/berth/internal/controllers/binder"
 	"github.com/berth-dev/berth/internal/controllers/bootstrap"
+	"github.com/berth-dev/berth/internal/controllers/endpoints"
 	"github.com/berth-dev/berth/internal/controllers/namespace"
 	"github.com/berth-dev/berth/internal/controllers/serviceaccount"
 	"github.com/berth-dev/berth/internal/registry"
@@ -117,5 +118,6 @@ func (c controllerSet) runners() map[string]func(context.Context) error {
 		"namespace-controller":      namespace.New(c.client, namespace.Config{Dynamic: dyn, Discover: true, Logger: c.log}).Run,
 		"bootstrap-controller":      b.Run,
 		"binder":                    binder.New(c.client, binder.Config{Logger: c.log}).Run,
+		"endpoints-controllers":     endpoints.New(c.client, endpoints.Config{Logger: c.log}).Run,
 	}
 }

@@ -8,4 +8,6 @@
 //   - namespace: deletes a terminating namespace's content, then finalizes it.
 //   - bootstrap: the system namespaces and the "kubernetes" Service and Endpoints.
 //   - binder: the scheduler's job for pods that name no node.
+//   - endpoints: Endpoints and EndpointSlices, by kube-controller-manager's
+//     own endpoint, endpointslice and mirroring controllers run in-process.
 package controllers

@@ -29,6 +29,7 @@ func Resources() *Registry {
 	evC, evU := typed(v.ValidateEvent, v.ValidateEventUpdate)
 	noC, noU := typed(v.ValidateNode, v.ValidateNodeUpdate)
 	leC, leU := typed(v.ValidateLease, v.ValidateLeaseUpdate)
+	esC, esU := typed(v.ValidateEndpointSlice, v.ValidateEndpointSliceUpdate)
 
 	ns := withValidation(namespaces(), nsC, nsU)
 	ns.ValidateStatusUpdate = statusValidator(v.ValidateNamespaceStatusUpdate)
@@ -46,6 +47,7 @@ func Resources() *Registry {
 		withValidation(events(), evC, evU),
 		withValidation(nodes(), noC, noU),
 		withValidation(leases(), leC, leU),
+		withValidation(endpointSlices(), esC, esU),
 	)
 }
 

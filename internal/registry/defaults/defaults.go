@@ -17,6 +17,7 @@ package defaults
 import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -47,6 +48,12 @@ func Object(obj runtime.Object) bool {
 		Endpoints(o)
 	case *corev1.Event:
 		Event(o)
+	case *discoveryv1.EndpointSlice:
+		EndpointSlice(o)
+	case *discoveryv1.EndpointSliceList:
+		for i := range o.Items {
+			EndpointSlice(&o.Items[i])
+		}
 	case *corev1.Binding, *coordinationv1.Lease:
 		// Kubernetes registers no defaulter for these kinds.
 	default:

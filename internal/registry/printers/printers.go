@@ -21,6 +21,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -99,6 +100,10 @@ func convertKnown(obj runtime.Object, now time.Time) ([]metav1.TableColumnDefini
 		return eventColumns(), one(o, eventsV1Row, now), true
 	case *eventsv1.EventList:
 		return eventColumns(), each(o.Items, eventsV1Row, now), true
+	case *discoveryv1.EndpointSlice:
+		return endpointSliceColumns(), one(o, endpointSliceRow, now), true
+	case *discoveryv1.EndpointSliceList:
+		return endpointSliceColumns(), each(o.Items, endpointSliceRow, now), true
 	case *coordinationv1.Lease:
 		return leaseColumns(), one(o, leaseRow, now), true
 	case *coordinationv1.LeaseList:
