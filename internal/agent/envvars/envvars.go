@@ -18,8 +18,8 @@ import (
 type Kind string
 
 const (
-	KindImage            Kind = "image"            // the image's ENV (merged by the runtime)
-	KindService          Kind = "service"          // a Service's docker-link variable
+	KindImage            Kind = "image"   // the image's ENV (merged by the runtime)
+	KindService          Kind = "service" // a Service's docker-link variable
 	KindEnvFromConfigMap Kind = "envFrom.configMapRef"
 	KindEnvFromSecret    Kind = "envFrom.secretRef"
 	KindValue            Kind = "env.value"
