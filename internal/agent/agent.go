@@ -58,6 +58,11 @@ type Agent struct {
 	ready       chan struct{}
 	volumes     VolumeMounter
 	probes      *prober.Manager
+	// services and nodes feed the container environment (service links,
+	// allocatable for resourceFieldRef); see env.go.
+	services       listerscorev1.ServiceLister
+	servicesSynced cache.InformerSynced
+	nodes          listerscorev1.NodeLister
 
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
@@ -174,6 +179,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		},
 	})
 	factory.Start(ctx.Done())
+	envFactory := a.startEnvInformers(ctx)
+	defer envFactory.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), podInformer.Informer().HasSynced) {
 		return nil
 	}

@@ -179,21 +179,21 @@ func containerHash(c *corev1.Container) string {
 
 // containerConfig builds the CRI container config.
 func (a *Agent) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.Container, imageRef string, attempt int, podIP string, init bool) (*runtimeapi.ContainerConfig, error) {
-	env, err := a.containerEnv(ctx, pod, c, podIP)
+	env, err := a.containerEnv(ctx, pod, c, podIP, imageRef)
 	if err != nil {
 		return nil, err
 	}
-	mounts, termPath, err := a.containerMounts(ctx, pod, c, podIP, attempt)
+	mounts, termPath, err := a.containerMounts(ctx, pod, c, podIP, attempt, env.Map())
 	if err != nil {
 		return nil, err
 	}
 	cfg := &runtimeapi.ContainerConfig{
 		Metadata:   &runtimeapi.ContainerMetadata{Name: c.Name, Attempt: uint32(attempt)},
 		Image:      &runtimeapi.ImageSpec{Image: imageRef, UserSpecifiedImage: c.Image},
-		Command:    expandAll(c.Command, env),
-		Args:       expandAll(c.Args, env),
+		Command:    env.Expand(c.Command),
+		Args:       env.Expand(c.Args),
 		WorkingDir: c.WorkingDir,
-		Envs:       env,
+		Envs:       env.KeyValues(),
 		Mounts:     mounts,
 		Labels:     containerLabels(pod, c.Name),
 		Annotations: map[string]string{
