@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -187,11 +188,15 @@ func (a *Agent) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.
 	if err != nil {
 		return nil, err
 	}
+	command, args := env.Expand(c.Command), env.Expand(c.Args)
+	if err := env.CheckExec(c.Name, append(slices.Clone(command), args...), execLimit()); err != nil {
+		return nil, err
+	}
 	cfg := &runtimeapi.ContainerConfig{
 		Metadata:   &runtimeapi.ContainerMetadata{Name: c.Name, Attempt: uint32(attempt)},
 		Image:      &runtimeapi.ImageSpec{Image: imageRef, UserSpecifiedImage: c.Image},
-		Command:    env.Expand(c.Command),
-		Args:       env.Expand(c.Args),
+		Command:    command,
+		Args:       args,
 		WorkingDir: c.WorkingDir,
 		Envs:       env.KeyValues(),
 		Mounts:     mounts,

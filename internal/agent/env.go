@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"time"
 
 	"github.com/berth-dev/berth/internal/agent/envvars"
@@ -129,4 +130,19 @@ func (s clientSources) Secret(ctx context.Context, ns, name string) (*corev1.Sec
 		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "secret"}, name)
 	}
 	return sec, err
+}
+
+// execLimit is the kernel's limit on exec's arguments and environment
+// (fs/exec.c): a quarter of the stack limit, at least 128 KiB, at most
+// 6 MiB. Containers inherit the runtime's stack limit, which is ours.
+func execLimit() int {
+	const minLimit, maxLimit = 128 << 10, 6 << 20
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_STACK, &rl); err != nil {
+		return 2 << 20
+	}
+	if rl.Cur == ^uint64(0) || rl.Cur/4 > maxLimit {
+		return maxLimit
+	}
+	return max(int(rl.Cur/4), minLimit)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -515,3 +516,37 @@ func TestRecordHidesSecrets(t *testing.T) {
 		t.Error("a path-escaping UID must be refused")
 	}
 }
+
+func TestCheckExec(t *testing.T) {
+	var svcs []*corev1.Service
+	for i := 0; i < 500; i++ {
+		svcs = append(svcs, svc("app", "service-number-"+strings.Repeat("x", 20)+"-"+string(rune('a'+i%26))+strings.Repeat("y", i%7)+"-"+itoa(i), "10.96.1.1", port("http", 8080, "TCP")))
+	}
+	in := input(corev1.Container{Name: "c"}, sources())
+	in.Services = svcs
+	env, err := Build(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, _ := env.ExecSize(nil)
+	// 500 Services fit in the default 2 MiB (measured: exec takes 2097152
+	// bytes of strings, NULs and pointers with an 8 MiB stack).
+	if err := env.CheckExec("c", nil, 2097152); err != nil {
+		t.Fatalf("500 Services (%d bytes) refused: %v", total, err)
+	}
+	err = env.CheckExec("c", []string{"sh"}, total/2)
+	if err == nil || !strings.Contains(err.Error(), "argument list too long") || !strings.Contains(err.Error(), "500 Services") ||
+		!strings.Contains(err.Error(), "enableServiceLinks: false") {
+		t.Errorf("over the limit: %v", err)
+	}
+	big := input(corev1.Container{Name: "c", Env: []corev1.EnvVar{lit("HUGE", strings.Repeat("x", MaxArgStrLen))}}, sources())
+	env, err = Build(context.Background(), big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.CheckExec("c", nil, 1<<30); err == nil || !strings.Contains(err.Error(), "HUGE") {
+		t.Errorf("one string over MAX_ARG_STRLEN: %v", err)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
