@@ -31,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/agent/envvars"
 	"github.com/berth-dev/berth/internal/agent/images"
 	"github.com/berth-dev/berth/internal/cri"
 	corev1 "k8s.io/api/core/v1"
@@ -59,7 +60,9 @@ type Config struct {
 	// that client certificates must chain to.
 	TLS *tls.Config
 	// DataDir is the agent's data dir; its pull records are served to
-	// `berth explain pull` under /berth/pullrecords/{podUID}/{container}.
+	// `berth explain pull` under /berth/pullrecords/{podUID}/{container},
+	// its env records to `berth explain env` under
+	// /berth/envrecords/{podUID}/{container}.
 	DataDir string
 	Log     *slog.Logger
 }
@@ -133,6 +136,20 @@ func newServer(rt cri.Runtime, pods PodGetter, log *slog.Logger) *Server {
 		rec, err := images.LoadExplain(s.dataDir, r.PathValue("uid"), r.PathValue("container"))
 		if err != nil || s.dataDir == "" {
 			http.Error(w, "no pull record for this container", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(rec)
+	})
+	mux.HandleFunc("GET /berth/envrecords/{uid}/{container}", func(w http.ResponseWriter, r *http.Request) {
+		if s.dataDir == "" {
+			http.Error(w, "no env record for this container", http.StatusNotFound)
+			return
+		}
+		// Records hold no secret's value (envvars.NewRecord blanks them).
+		rec, err := envvars.LoadRecord(s.dataDir, r.PathValue("uid"), r.PathValue("container"))
+		if err != nil {
+			http.Error(w, "no env record for this container", http.StatusNotFound)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
