@@ -395,6 +395,46 @@ spec:
 		s.waitPod(t, ns, "waits", "{.status.phase}", "Running", 60*time.Second)
 		expect(t, envOf(t, ns, "waits"), map[string]string{"LATE": "arrived"})
 	})
+
+	t.Run("SubPathExprAndFileKeyRef", func(t *testing.T) {
+		t.Parallel()
+		ns := "files"
+		s.namespace(t, ns)
+		// subPathExpr sees status.podIP on the first start; fileKeyRef reads
+		// an env file an init container wrote into an emptyDir.
+		s.apply(t, fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata: {name: files, namespace: %[1]s}
+spec:
+  volumes: [{name: data, emptyDir: {}}]
+  initContainers:
+  - name: write
+    image: %[2]s
+    command: ["sh", "-c", "echo \"DB_HOST='db.example'\" > /data/app.env"]
+    volumeMounts: [{name: data, mountPath: /data}]
+  containers:
+  - name: c
+    image: %[2]s
+    command: %[3]s
+    env:
+    - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+    - {name: DB_HOST, valueFrom: {fileKeyRef: {volumeName: data, path: app.env, key: DB_HOST}}}
+    - {name: MISSING_OK, valueFrom: {fileKeyRef: {volumeName: data, path: app.env, key: NOPE, optional: true}}}
+    volumeMounts:
+    - {name: data, mountPath: /by-ip, subPathExpr: "$(POD_IP)"}
+    - {name: data, mountPath: /data}
+`, ns, image, printEnv))
+		s.waitPod(t, ns, "files", "{.status.phase}", "Running", 60*time.Second)
+		ip := s.podField(t, ns, "files", "{.status.podIP}")
+		expect(t, envOf(t, ns, "files"), map[string]string{"POD_IP": ip, "DB_HOST": "db.example", "MISSING_OK": "<unset>"})
+		s.mustKubectl(t, "-n", ns, "exec", "files", "-c", "c", "--", "touch", "/by-ip/marker")
+		// The marker is in the emptyDir's directory named after the pod IP.
+		out, _, err := s.kubectl("-n", ns, "exec", "files", "-c", "c", "--", "ls", "/data/"+ip)
+		if err != nil || !strings.Contains(out, "marker") {
+			t.Errorf("subPathExpr mount: %q %v", out, err)
+		}
+	})
 }
 
 func sha(s string) string {
