@@ -67,6 +67,14 @@ type Agent struct {
 	hooks       hookRunner
 	// hooksDir keeps the hooks' run records (berth explain hooks).
 	hooksDir string
+	// secrets holds each container's secret-sourced env values, by pod
+	// and container name, to mask hook output.
+	secrets map[types.UID]map[string][]string
+	// services and nodes feed the container environment (service links,
+	// allocatable for resourceFieldRef); see env.go.
+	services       listerscorev1.ServiceLister
+	servicesSynced cache.InformerSynced
+	nodes          listerscorev1.NodeLister
 
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
@@ -209,6 +217,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		},
 	})
 	factory.Start(ctx.Done())
+	envFactory := a.startEnvInformers(ctx)
+	defer envFactory.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), podInformer.Informer().HasSynced) {
 		return nil
 	}

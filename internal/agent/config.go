@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -135,21 +136,26 @@ func containerHash(c *corev1.Container) string {
 
 // containerConfig builds the CRI container config.
 func (a *Agent) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.Container, imageRef string, attempt int, podIP string, init bool) (*runtimeapi.ContainerConfig, error) {
-	env, err := a.containerEnv(ctx, pod, c, podIP)
+	env, err := a.containerEnv(ctx, pod, c, podIP, imageRef)
 	if err != nil {
 		return nil, err
 	}
-	mounts, termPath, err := a.containerMounts(ctx, pod, c, podIP, attempt)
+	a.rememberSecrets(pod.UID, c.Name, env.SecretValues())
+	mounts, termPath, err := a.containerMounts(ctx, pod, c, podIP, attempt, env.Map())
 	if err != nil {
+		return nil, err
+	}
+	command, args := env.Expand(c.Command), env.Expand(c.Args)
+	if err := env.CheckExec(c.Name, append(slices.Clone(command), args...), execLimit()); err != nil {
 		return nil, err
 	}
 	cfg := &runtimeapi.ContainerConfig{
 		Metadata:   &runtimeapi.ContainerMetadata{Name: c.Name, Attempt: uint32(attempt)},
 		Image:      &runtimeapi.ImageSpec{Image: imageRef, UserSpecifiedImage: c.Image},
-		Command:    expandAll(c.Command, env),
-		Args:       expandAll(c.Args, env),
+		Command:    command,
+		Args:       args,
 		WorkingDir: c.WorkingDir,
-		Envs:       env,
+		Envs:       env.KeyValues(),
 		Mounts:     mounts,
 		Labels:     containerLabels(pod, c.Name),
 		Annotations: map[string]string{

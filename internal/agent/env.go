@@ -3,179 +3,146 @@ package agent
 import (
 	"context"
 	"fmt"
-	"github.com/berth-dev/berth/internal/agent/expansion"
-	"strings"
+	"syscall"
+	"time"
 
+	"github.com/berth-dev/berth/internal/agent/envvars"
+	"github.com/berth-dev/berth/internal/agent/volumes"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/informers"
 )
 
-// containerEnv builds a container's environment: envFrom, then env (which
-// wins), with $(VAR) references expanded against what came before.
-// Service link variables and the full downward API belong to the
-// environment work (internal/agent/envvars); this covers the common
-// sources.
-func (a *Agent) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podIP string) ([]*runtimeapi.KeyValue, error) {
-	vals := map[string]string{}
-	var order []string
-	set := func(k, v string) {
-		if _, ok := vals[k]; !ok {
-			order = append(order, k)
-		}
-		vals[k] = v
+// startEnvInformers starts the Service and Node informers the container
+// environment needs (the kubelet's serviceLister and nodeLister). Pods do
+// not wait for them: until Services are listed once, containers wait with
+// envvars.ErrServicesNotSynced, as on a kubelet.
+func (a *Agent) startEnvInformers(ctx context.Context) informers.SharedInformerFactory {
+	f := informers.NewSharedInformerFactory(a.cfg.Client, 0)
+	svc := f.Core().V1().Services()
+	a.services, a.servicesSynced = svc.Lister(), svc.Informer().HasSynced
+	a.nodes = f.Core().V1().Nodes().Lister()
+	f.Start(ctx.Done())
+	return f
+}
+
+// containerEnv builds a container's environment with envvars (Kubernetes'
+// order and precedence, service links, downward API) and records it with
+// its origins for `berth explain env`. podIP is the sandbox's IP; a
+// hostNetwork pod gets the node's.
+func (a *Agent) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podIP, imageRef string) (*envvars.Env, error) {
+	in := envvars.Input{Pod: pod, Container: c, NodeIPs: []string{a.nodeIP},
+		Sources: clientSources{a}, ImageEnv: a.imageEnv(ctx, imageRef)}
+	if podIP != "" {
+		in.PodIPs = []string{podIP}
 	}
-	core := a.cfg.Client.CoreV1()
-	for _, from := range c.EnvFrom {
-		switch {
-		case from.ConfigMapRef != nil:
-			cm, err := core.ConfigMaps(pod.Namespace).Get(ctx, from.ConfigMapRef.Name, metav1.GetOptions{})
-			if err != nil {
-				if optional(from.ConfigMapRef.Optional) {
-					continue
-				}
-				return nil, fmt.Errorf("configmap %q not found", from.ConfigMapRef.Name)
-			}
-			for k, v := range cm.Data {
-				set(from.Prefix+k, v)
-			}
-		case from.SecretRef != nil:
-			s, err := core.Secrets(pod.Namespace).Get(ctx, from.SecretRef.Name, metav1.GetOptions{})
-			if err != nil {
-				if optional(from.SecretRef.Optional) {
-					continue
-				}
-				return nil, fmt.Errorf("secret %q not found", from.SecretRef.Name)
-			}
-			for k, v := range s.Data {
-				set(from.Prefix+k, string(v))
-			}
-		}
+	if pod.Spec.HostNetwork {
+		in.PodIPs = in.NodeIPs
 	}
+	if a.services != nil && a.servicesSynced != nil && a.servicesSynced() {
+		in.ServicesSynced = true
+		svcs, err := a.services.List(labels.Everything())
+		if err != nil {
+			return nil, fmt.Errorf("failed to list services when setting up env vars")
+		}
+		in.Services = svcs
+	}
+	if needsNode(c) {
+		in.Allocatable = a.allocatable(ctx)
+	}
+	podDir := a.podDir(pod)
+	in.VolumePath = func(name string) (string, bool) { return volumes.VolumePath(pod, podDir, name) }
+	env, err := envvars.Build(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	rec := envvars.NewRecord(pod.Namespace, pod.Name, string(pod.UID), c.Name, env, time.Now())
+	if err := envvars.WriteRecord(a.cfg.DataDir, rec); err != nil {
+		a.log.Warn("writing the env record", "pod", pod.Namespace+"/"+pod.Name, "container", c.Name, "err", err)
+	}
+	return env, nil
+}
+
+// needsNode: only resourceFieldRef reads the Node.
+func needsNode(c *corev1.Container) bool {
 	for _, e := range c.Env {
-		if e.ValueFrom == nil {
-			set(e.Name, expansion.Expand(e.Value, func(k string) (string, bool) { v, ok := vals[k]; return v, ok }))
-			continue
-		}
-		v, ok, err := a.envSource(ctx, pod, c, e.ValueFrom, podIP)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			set(e.Name, v)
+		if e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil {
+			return true
 		}
 	}
-	out := make([]*runtimeapi.KeyValue, 0, len(order))
-	for _, k := range order {
-		out = append(out, &runtimeapi.KeyValue{Key: k, Value: []byte(vals[k])})
-	}
-	return out, nil
+	return false
 }
 
-func optional(b *bool) bool { return b != nil && *b }
-
-func (a *Agent) envSource(ctx context.Context, pod *corev1.Pod, c *corev1.Container, src *corev1.EnvVarSource, podIP string) (string, bool, error) {
-	core := a.cfg.Client.CoreV1()
-	switch {
-	case src.FieldRef != nil:
-		switch p := src.FieldRef.FieldPath; {
-		case p == "metadata.name":
-			return pod.Name, true, nil
-		case p == "metadata.namespace":
-			return pod.Namespace, true, nil
-		case p == "metadata.uid":
-			return string(pod.UID), true, nil
-		case p == "spec.nodeName":
-			return pod.Spec.NodeName, true, nil
-		case p == "spec.serviceAccountName":
-			return pod.Spec.ServiceAccountName, true, nil
-		case p == "status.podIP":
-			return podIP, true, nil
-		case p == "status.podIPs":
-			return podIP, true, nil
-		case p == "status.hostIP", p == "status.hostIPs":
-			return a.nodeIP, true, nil
-		case strings.HasPrefix(p, "metadata.labels['"):
-			return pod.Labels[strings.TrimSuffix(strings.TrimPrefix(p, "metadata.labels['"), "']")], true, nil
-		case strings.HasPrefix(p, "metadata.annotations['"):
-			return pod.Annotations[strings.TrimSuffix(strings.TrimPrefix(p, "metadata.annotations['"), "']")], true, nil
+// allocatable is the Node's status.allocatable, from the informer or else
+// the API (the kubelet's getNodeAnyWay); nil when neither has it.
+func (a *Agent) allocatable(ctx context.Context) corev1.ResourceList {
+	if a.nodes != nil {
+		if n, err := a.nodes.Get(a.cfg.NodeName); err == nil {
+			return n.Status.Allocatable
 		}
-		return "", false, fmt.Errorf("unsupported fieldRef %q", src.FieldRef.FieldPath)
-	case src.ConfigMapKeyRef != nil:
-		r := src.ConfigMapKeyRef
-		cm, err := core.ConfigMaps(pod.Namespace).Get(ctx, r.Name, metav1.GetOptions{})
-		if err != nil {
-			if optional(r.Optional) {
-				return "", false, nil
-			}
-			return "", false, fmt.Errorf("configmap %q not found", r.Name)
-		}
-		v, ok := cm.Data[r.Key]
-		if !ok {
-			if optional(r.Optional) {
-				return "", false, nil
-			}
-			return "", false, fmt.Errorf("couldn't find key %s in ConfigMap %s/%s", r.Key, pod.Namespace, r.Name)
-		}
-		return v, true, nil
-	case src.SecretKeyRef != nil:
-		r := src.SecretKeyRef
-		s, err := core.Secrets(pod.Namespace).Get(ctx, r.Name, metav1.GetOptions{})
-		if err != nil {
-			if optional(r.Optional) {
-				return "", false, nil
-			}
-			return "", false, fmt.Errorf("secret %q not found", r.Name)
-		}
-		v, ok := s.Data[r.Key]
-		if !ok {
-			if optional(r.Optional) {
-				return "", false, nil
-			}
-			return "", false, fmt.Errorf("couldn't find key %s in Secret %s/%s", r.Key, pod.Namespace, r.Name)
-		}
-		return string(v), true, nil
-	case src.ResourceFieldRef != nil:
-		return resourceField(c, src.ResourceFieldRef), true, nil
 	}
-	return "", false, nil
-}
-
-func resourceField(c *corev1.Container, ref *corev1.ResourceFieldSelector) string {
-	var q = c.Resources.Limits
-	name := ref.Resource
-	if strings.HasPrefix(name, "requests.") {
-		q = c.Resources.Requests
-	}
-	name = name[strings.Index(name, ".")+1:]
-	v, ok := q[corev1.ResourceName(name)]
-	if !ok {
-		return "0"
-	}
-	div := ref.Divisor
-	if div.IsZero() {
-		if name == "cpu" {
-			return fmt.Sprint((v.MilliValue() + 999) / 1000)
-		}
-		return fmt.Sprint(v.Value())
-	}
-	if name == "cpu" {
-		return fmt.Sprint((v.MilliValue() + div.MilliValue() - 1) / div.MilliValue())
-	}
-	return fmt.Sprint((v.Value() + div.Value() - 1) / div.Value())
-}
-
-func expandAll(in []string, env []*runtimeapi.KeyValue) []string {
-	if in == nil {
+	n, err := a.cfg.Client.CoreV1().Nodes().Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
+	if err != nil {
 		return nil
 	}
-	m := map[string]string{}
-	for _, kv := range env {
-		m[kv.Key] = string(kv.Value)
+	return n.Status.Allocatable
+}
+
+// imageEnv is the image's ENV when the runtime tells it (only recorded:
+// the runtime merges it itself).
+func (a *Agent) imageEnv(ctx context.Context, imageRef string) []string {
+	r, ok := a.cfg.Runtime.(interface {
+		ImageEnv(ctx context.Context, image string) ([]string, error)
+	})
+	if !ok || imageRef == "" {
+		return nil
 	}
-	out := make([]string, len(in))
-	for i, s := range in {
-		out[i] = expansion.Expand(s, func(k string) (string, bool) { v, ok := m[k]; return v, ok })
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	env, err := r.ImageEnv(ictx, imageRef)
+	if err != nil {
+		a.log.Debug("reading the image's ENV", "image", imageRef, "err", err)
+		return nil
 	}
-	return out
+	return env
+}
+
+// clientSources reads ConfigMaps and Secrets with GET, as the kubelet's
+// Get-based managers do.
+type clientSources struct{ a *Agent }
+
+// A missing object reads `configmap "x" not found` (singular), as the
+// kubelet's managers say it.
+func (s clientSources) ConfigMap(ctx context.Context, ns, name string) (*corev1.ConfigMap, error) {
+	cm, err := s.a.cfg.Client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "configmap"}, name)
+	}
+	return cm, err
+}
+
+func (s clientSources) Secret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
+	sec, err := s.a.cfg.Client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "secret"}, name)
+	}
+	return sec, err
+}
+
+// execLimit is the kernel's limit on exec's arguments and environment
+// (fs/exec.c): a quarter of the stack limit, at least 128 KiB, at most
+// 6 MiB. Containers inherit the runtime's stack limit, which is ours.
+func execLimit() int {
+	const minLimit, maxLimit = 128 << 10, 6 << 20
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_STACK, &rl); err != nil {
+		return 2 << 20
+	}
+	if rl.Cur == ^uint64(0) || rl.Cur/4 > maxLimit {
+		return maxLimit
+	}
+	return max(int(rl.Cur/4), minLimit)
 }

@@ -2,7 +2,10 @@ package agent
 
 import (
 	"context"
+	"github.com/berth-dev/berth/internal/agent/envvars"
 	"github.com/berth-dev/berth/internal/agent/expansion"
+	listerscorev1 "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
 	"strings"
 	"testing"
 
@@ -12,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
 )
 
@@ -69,67 +71,6 @@ func TestExpandAfterUnterminatedReference(t *testing.T) {
 	}
 }
 
-func TestExpandAll(t *testing.T) {
-	if got := expandAll(nil, nil); got != nil {
-		t.Errorf("expandAll(nil) = %q, want nil", got)
-	}
-	env := envKV("X", "1", "Y", "two")
-	got := expandAll([]string{"echo", "$(X)", "$(Y)-$(Z)", "$$(X)"}, env)
-	want := []string{"echo", "1", "two-$(Z)", "$(X)"}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("expandAll = %q, want %q", got, want)
-	}
-}
-
-func TestResourceField(t *testing.T) {
-	c := &corev1.Container{Resources: corev1.ResourceRequirements{
-		Limits: corev1.ResourceList{
-			corev1.ResourceCPU:              resource.MustParse("1500m"),
-			corev1.ResourceMemory:           resource.MustParse("64Mi"),
-			corev1.ResourceEphemeralStorage: resource.MustParse("1Gi"),
-		},
-		Requests: corev1.ResourceList{
-			corev1.ResourceCPU:    resource.MustParse("250m"),
-			corev1.ResourceMemory: resource.MustParse("100Mi"),
-		},
-	}}
-	tests := []struct {
-		res, divisor, want string
-	}{
-		{"limits.cpu", "", "2"}, // ceil(1.5)
-		{"limits.cpu", "1", "2"},
-		{"limits.cpu", "1m", "1500"},
-		{"limits.cpu", "100m", "15"},
-		{"limits.cpu", "1000m", "2"},
-		{"requests.cpu", "", "1"}, // ceil(0.25)
-		{"requests.cpu", "1m", "250"},
-		{"limits.memory", "", "67108864"},
-		{"limits.memory", "1Mi", "64"},
-		{"limits.memory", "1Gi", "1"}, // ceil
-		{"limits.memory", "1k", "67109"},
-		{"requests.memory", "1Mi", "100"},
-		{"limits.ephemeral-storage", "1Mi", "1024"},
-		{"requests.ephemeral-storage", "", "0"}, // no request
-	}
-	for _, tt := range tests {
-		ref := &corev1.ResourceFieldSelector{Resource: tt.res}
-		if tt.divisor != "" {
-			ref.Divisor = resource.MustParse(tt.divisor)
-		}
-		if got := resourceField(c, ref); got != tt.want {
-			t.Errorf("resourceField(%s, divisor %q) = %q, want %q", tt.res, tt.divisor, got, tt.want)
-		}
-	}
-}
-
-// envKV builds runtime env from key/value pairs.
-func envKV(kv ...string) (out []*runtimeapi.KeyValue) {
-	for i := 0; i+1 < len(kv); i += 2 {
-		out = append(out, &runtimeapi.KeyValue{Key: kv[i], Value: []byte(kv[i+1])})
-	}
-	return out
-}
-
 // newTestAgent is an Agent over a fake clientset holding objs and a
 // fakecri runtime; it is not started.
 func newTestAgent(t *testing.T, objs ...runtime.Object) *Agent {
@@ -142,8 +83,21 @@ func newTestAgent(t *testing.T, objs ...runtime.Object) *Agent {
 	return a
 }
 
-func envMap(t *testing.T, env []*runtimeapi.KeyValue) map[string]string {
+// withServices makes the agent's Service lister hold svcs, synced.
+func withServices(t *testing.T, a *Agent, svcs ...*corev1.Service) {
 	t.Helper()
+	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	for _, s := range svcs {
+		if err := idx.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.services, a.servicesSynced = listerscorev1.NewServiceLister(idx), func() bool { return true }
+}
+
+func envMap(t *testing.T, e *envvars.Env) map[string]string {
+	t.Helper()
+	env := e.KeyValues()
 	m := map[string]string{}
 	for _, kv := range env {
 		if _, dup := m[kv.Key]; dup {
@@ -160,10 +114,13 @@ func TestContainerEnv(t *testing.T) {
 	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s1", Namespace: "default"},
 		Data: map[string][]byte{"PASSWORD": []byte("hunter2"), "SHARED": []byte("secret-shared")}}
 	otherNS := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "elsewhere", Namespace: "other"}, Data: map[string]string{"K": "v"}}
-	a := newTestAgent(t, cm, sec, otherNS)
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node1"},
+		Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}}}
+	a := newTestAgent(t, cm, sec, otherNS, node)
+	withServices(t, a)
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default", UID: "uid-1",
 		Labels: map[string]string{"app": "web"}, Annotations: map[string]string{"note": "hi"}},
-		Spec: corev1.PodSpec{NodeName: "node1", ServiceAccountName: "sa"}}
+		Spec: corev1.PodSpec{NodeName: "node1", ServiceAccountName: "sa", EnableServiceLinks: ptr.To(true)}}
 	ctx := context.Background()
 
 	t.Run("envFrom, prefix, env wins, expansion", func(t *testing.T) {
@@ -201,7 +158,7 @@ func TestContainerEnv(t *testing.T) {
 					LocalObjectReference: corev1.LocalObjectReference{Name: "cm1"}, Key: "REF"}}},
 			},
 		}
-		env, err := a.containerEnv(ctx, pod, c, "10.88.0.5")
+		env, err := a.containerEnv(ctx, pod, c, "10.88.0.5", "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,7 +186,7 @@ func TestContainerEnv(t *testing.T) {
 		}
 		// env comes after envFrom, in spec order.
 		var order []string
-		for _, kv := range env {
+		for _, kv := range env.KeyValues() {
 			order = append(order, kv.Key)
 		}
 		joined := strings.Join(order, ",")
@@ -258,7 +215,7 @@ func TestContainerEnv(t *testing.T) {
 				{Name: "KEPT", Value: "yes"},
 			},
 		}
-		env, err := a.containerEnv(ctx, pod, c, "")
+		env, err := a.containerEnv(ctx, pod, c, "", "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,13 +253,13 @@ func TestContainerEnv(t *testing.T) {
 			`secret "nope" not found`},
 		{"unsupported fieldRef", corev1.Container{Env: []corev1.EnvVar{{Name: "X", ValueFrom: &corev1.EnvVarSource{
 			FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.bogus"}}}}},
-			`unsupported fieldRef "spec.bogus"`},
+			"field label not supported: spec.bogus"},
 	}
 	for _, tt := range errCases {
 		t.Run(tt.name, func(t *testing.T) {
 			c := tt.c
 			c.Name = "c"
-			_, err := a.containerEnv(ctx, pod, &c, "")
+			_, err := a.containerEnv(ctx, pod, &c, "", "")
 			if err == nil || err.Error() != tt.want {
 				t.Fatalf("err = %v, want %q", err, tt.want)
 			}
@@ -314,7 +271,7 @@ func TestContainerEnv(t *testing.T) {
 			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")}},
 			Env: []corev1.EnvVar{{Name: "MEM", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{
 				Resource: "limits.memory", Divisor: resource.MustParse("1Mi")}}}}}
-		env, err := a.containerEnv(ctx, pod, c, "")
+		env, err := a.containerEnv(ctx, pod, c, "", "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -322,4 +279,77 @@ func TestContainerEnv(t *testing.T) {
 			t.Errorf("MEM = %q, want 128", got)
 		}
 	})
+}
+
+func TestContainerEnvServicesAndRecord(t *testing.T) {
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s1", Namespace: "app"}, Data: map[string][]byte{"PASSWORD": []byte("hunter2")}}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node1"},
+		Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3")}}}
+	a := newTestAgent(t, sec, node)
+	ctx := context.Background()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "app", UID: "uid-2"},
+		Spec: corev1.PodSpec{NodeName: "node1", EnableServiceLinks: ptr.To(true)}}
+	c := &corev1.Container{Name: "c", Env: []corev1.EnvVar{
+		{Name: "PW", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s1"}, Key: "PASSWORD"}}},
+		{Name: "CPUS", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.cpu"}}},
+		{Name: "IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+	}}
+
+	// Until the Service informer has listed once, the kubelet refuses.
+	if _, err := a.containerEnv(ctx, pod, c, "10.88.0.9", ""); err == nil || err.Error() != envvars.ErrServicesNotSynced.Error() {
+		t.Fatalf("unsynced: err = %v", err)
+	}
+	withServices(t, a,
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default"},
+			Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.1", Ports: []corev1.ServicePort{{Name: "https", Port: 443, Protocol: "TCP"}}}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web-api", Namespace: "app"},
+			Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.7", Ports: []corev1.ServicePort{{Port: 80}}}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "other"},
+			Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.8", Ports: []corev1.ServicePort{{Port: 5432}}}})
+	env, err := a.containerEnv(ctx, pod, c, "10.88.0.9", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := envMap(t, env)
+	for k, v := range map[string]string{"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT_HTTPS": "443",
+		"WEB_API_SERVICE_HOST": "10.96.0.7", "WEB_API_PORT": "tcp://10.96.0.7:80", "PW": "hunter2", "CPUS": "3", "IP": "10.88.0.9"} {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if _, ok := got["DB_SERVICE_HOST"]; ok {
+		t.Error("a Service of another namespace gave variables")
+	}
+	rec, err := envvars.LoadRecord(a.cfg.DataDir, "uid-2", "c")
+	if err != nil {
+		t.Fatalf("no env record: %v", err)
+	}
+	for _, v := range rec.Vars {
+		if strings.Contains(v.Value, "hunter2") {
+			t.Errorf("the record holds a secret's value in %s", v.Name)
+		}
+	}
+
+	// enableServiceLinks: false leaves the kubernetes Service only.
+	off := pod.DeepCopy()
+	off.Spec.EnableServiceLinks = ptr.To(false)
+	env, err = a.containerEnv(ctx, off, &corev1.Container{Name: "c"}, "10.88.0.9", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = envMap(t, env)
+	if _, ok := got["WEB_API_SERVICE_HOST"]; ok || got["KUBERNETES_SERVICE_HOST"] != "10.96.0.1" {
+		t.Errorf("links off: %v", got)
+	}
+
+	// hostNetwork: status.podIP is the node's IP, even before the sandbox reports one.
+	hn := pod.DeepCopy()
+	hn.Spec.HostNetwork = true
+	env, err = a.containerEnv(ctx, hn, &corev1.Container{Name: "c", Env: c.Env[2:]}, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := envMap(t, env)["IP"]; ip != "192.0.2.10" {
+		t.Errorf("hostNetwork status.podIP = %q, want the node IP", ip)
+	}
 }

@@ -134,12 +134,15 @@ func newTestPod(name string, policy corev1.RestartPolicy, containers ...corev1.C
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", UID: types.UID("uid-" + name)},
 		Spec: corev1.PodSpec{NodeName: "node1", RestartPolicy: policy, Containers: containers,
-			TerminationGracePeriodSeconds: ptrInt64(30)},
+			TerminationGracePeriodSeconds: ptrInt64(30), EnableServiceLinks: &enableServiceLinks},
 		Status: corev1.PodStatus{Phase: corev1.PodPending},
 	}
 }
 
 func ptrInt64(v int64) *int64 { return &v }
+
+// enableServiceLinks is the API's default, which the kubelet requires.
+var enableServiceLinks = true
 
 func (w *world) createPod(pod *corev1.Pod) *corev1.Pod {
 	w.t.Helper()

@@ -106,7 +106,7 @@ func (a *Agent) runPreStop(ctx context.Context, k killRequest, grace int64) int6
 	done := make(chan hooks.Result, 1)
 	go func() {
 		done <- a.hooks.Run(hctx, hooks.Request{Kind: hooks.PreStop, Pod: pod, Container: k.spec, ContainerID: k.id,
-			PodIP: k.podIP, Handler: k.spec.Lifecycle.PreStop})
+			PodIP: k.podIP, Handler: k.spec.Lifecycle.PreStop, Redact: a.secretsOf(pod.UID, k.name)})
 	}()
 	select {
 	case res := <-done:
@@ -333,4 +333,26 @@ func podGracePeriod(pod *corev1.Pod) int64 {
 		g = 1
 	}
 	return g
+}
+
+// rememberSecrets keeps the secret-sourced values of a container's
+// environment, so that what its hooks print is masked in events and
+// records (in memory only: after an agent restart hooks go unmasked until
+// the container starts again).
+func (a *Agent) rememberSecrets(uid types.UID, container string, values []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.secrets == nil {
+		a.secrets = map[types.UID]map[string][]string{}
+	}
+	if a.secrets[uid] == nil {
+		a.secrets[uid] = map[string][]string{}
+	}
+	a.secrets[uid][container] = values
+}
+
+func (a *Agent) secretsOf(uid types.UID, container string) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.secrets[uid][container]
 }

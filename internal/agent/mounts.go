@@ -23,14 +23,27 @@ type VolumeMounter interface {
 	Cleanup(podDir string) error
 }
 
+// envMounter is a VolumeMounter that expands subPathExpr against the
+// container's environment (volumes.Manager).
+type envMounter interface {
+	MountsWithEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podDir string, env map[string]string) ([]*runtimeapi.Mount, error)
+}
+
 // containerMounts returns the kubelet-managed mounts (/etc/hosts, the
 // termination message file) plus the container's volumes, and the host
 // path of the termination message file.
-func (a *Agent) containerMounts(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podIP string, attempt int) ([]*runtimeapi.Mount, string, error) {
+func (a *Agent) containerMounts(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podIP string, attempt int, env map[string]string) ([]*runtimeapi.Mount, string, error) {
 	var mounts []*runtimeapi.Mount
 	dir := a.podDir(pod)
 	if a.volumes != nil {
-		vm, err := a.volumes.Mounts(ctx, pod, c, dir)
+		var vm []*runtimeapi.Mount
+		var err error
+		// subPathExpr expands against the environment the container gets.
+		if em, ok := a.volumes.(envMounter); ok {
+			vm, err = em.MountsWithEnv(ctx, pod, c, dir, env)
+		} else {
+			vm, err = a.volumes.Mounts(ctx, pod, c, dir)
+		}
 		if err != nil {
 			return nil, "", err
 		}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/berth-dev/berth/internal/agent/envvars"
 	"github.com/berth-dev/berth/internal/agent/hooks"
 	"github.com/berth-dev/berth/internal/agent/prober"
 	corev1 "k8s.io/api/core/v1"
@@ -174,6 +175,12 @@ func (a *Agent) forgetPod(uid types.UID) {
 	a.backoff.forget(string(uid))
 	a.probes.Remove(uid)
 	a.hooks.Forget(uid)
+	if err := envvars.RemoveRecords(a.cfg.DataDir, string(uid)); err != nil {
+		a.log.Warn("removing a deleted pod's env records", "pod", string(uid), "err", err)
+	}
+	a.mu.Lock()
+	delete(a.secrets, uid)
+	a.mu.Unlock()
 	if f, ok := a.cfg.Images.(interface{ ForgetPod(types.UID) }); ok {
 		f.ForgetPod(uid)
 	}
@@ -455,7 +462,8 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 // runs); the restart policy and back-off then decide.
 func (w *podWorker) postStart(ctx context.Context, pod *corev1.Pod, c *corev1.Container, id, podIP string) {
 	a := w.a
-	res := a.hooks.Run(ctx, hooks.Request{Kind: hooks.PostStart, Pod: pod, Container: c, ContainerID: id, PodIP: podIP, Handler: c.Lifecycle.PostStart})
+	res := a.hooks.Run(ctx, hooks.Request{Kind: hooks.PostStart, Pod: pod, Container: c, ContainerID: id, PodIP: podIP,
+		Handler: c.Lifecycle.PostStart, Redact: a.secretsOf(pod.UID, c.Name)})
 	if res.FallbackHost != "" {
 		a.recorder.Eventf(pod, corev1.EventTypeWarning, "LifecycleHTTPFallback",
 			"request to HTTPS lifecycle hook %s got HTTP response, retry with HTTP succeeded", res.FallbackHost)

@@ -304,8 +304,9 @@ func (s *server) kubectlIn(stdin string, args ...string) (stdout, stderr string,
 	stdout, l1 := s.redact(out.String())
 	stderr, l2 := s.redact(errb.String())
 	if l1 || l2 {
+		line := s.cmdline(args) // redacts under s.mu: not while holding it
 		s.mu.Lock()
-		s.leaks = append(s.leaks, s.cmdline(args))
+		s.leaks = append(s.leaks, line)
 		s.mu.Unlock()
 	}
 	return stdout, stderr, err

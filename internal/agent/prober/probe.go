@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/agent/envvars"
 	"net"
 	"strconv"
 	"strings"
@@ -158,58 +159,9 @@ func probeTCP(ctx context.Context, host string, port int, timeout time.Duration)
 	return outcomeSuccess, "", nil
 }
 
-// expandCommand expands $(VAR) in an exec probe's command with the
-// container's env values (valueFrom entries count as empty), like the
-// kubelet's ExpandContainerCommandOnlyStatic: unknown references stay as
-// written and $$ is a literal $.
+// expandCommand expands $(VAR) in an exec probe's command as the kubelet
+// does (ExpandContainerCommandOnlyStatic): against the container's literal
+// env values only, valueFrom entries empty.
 func expandCommand(cmd []string, env []corev1.EnvVar) []string {
-	if len(cmd) == 0 {
-		return nil
-	}
-	vars := make(map[string]string, len(env))
-	for _, e := range env {
-		vars[e.Name] = e.Value
-	}
-	out := make([]string, len(cmd))
-	for i, s := range cmd {
-		out[i] = expand(s, vars)
-	}
-	return out
-}
-
-func expand(s string, vars map[string]string) string {
-	if !strings.Contains(s, "$") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 == len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		switch next := s[i+1]; next {
-		case '$': // escaped
-			b.WriteByte('$')
-			i++
-		case '(':
-			end := strings.IndexByte(s[i+2:], ')')
-			if end < 0 { // incomplete: keep it
-				b.WriteString("$(")
-				i++
-				continue
-			}
-			name := s[i+2 : i+2+end]
-			if v, ok := vars[name]; ok {
-				b.WriteString(v)
-			} else {
-				b.WriteString("$(" + name + ")")
-			}
-			i += 2 + end
-		default:
-			b.WriteByte('$')
-			b.WriteByte(next)
-			i++
-		}
-	}
-	return b.String()
+	return envvars.ExpandStatic(cmd, env)
 }

@@ -33,6 +33,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/agent/envvars"
 	"github.com/berth-dev/berth/internal/agent/hooks"
 	"github.com/berth-dev/berth/internal/agent/images"
 	"github.com/berth-dev/berth/internal/cri"
@@ -64,8 +65,10 @@ type Config struct {
 	TLS *tls.Config
 	// DataDir is the agent's data dir; its pull records are served to
 	// `berth explain pull` under /berth/pullrecords/{podUID}/{container},
-	// and the lifecycle hook runs kept in hooks.DirIn(DataDir) to `berth
-	// explain hooks` under /berth/hookrecords/{podUID}/{container}.
+	// the lifecycle hook runs kept in hooks.DirIn(DataDir) to `berth
+	// explain hooks` under /berth/hookrecords/{podUID}/{container}, and
+	// its env records to `berth explain env` under
+	// /berth/envrecords/{podUID}/{container}.
 	DataDir string
 	Log     *slog.Logger
 }
@@ -145,6 +148,20 @@ func newServer(rt cri.Runtime, pods PodGetter, log *slog.Logger) *Server {
 		_ = json.NewEncoder(w).Encode(rec)
 	})
 	mux.HandleFunc("GET /berth/hookrecords/{uid}/{container}", s.serveHookRecords)
+	mux.HandleFunc("GET /berth/envrecords/{uid}/{container}", func(w http.ResponseWriter, r *http.Request) {
+		if s.dataDir == "" {
+			http.Error(w, "no env record for this container", http.StatusNotFound)
+			return
+		}
+		// Records hold no secret's value (envvars.NewRecord blanks them).
+		rec, err := envvars.LoadRecord(s.dataDir, r.PathValue("uid"), r.PathValue("container"))
+		if err != nil {
+			http.Error(w, "no env record for this container", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(rec)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))

@@ -2,159 +2,86 @@ package volumes
 
 import (
 	"context"
-	"fmt"
-	"github.com/berth-dev/berth/internal/agent/expansion"
-	"sort"
-	"strings"
+	"path/filepath"
 
+	"github.com/berth-dev/berth/internal/agent/envvars"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 // expandSubPathExpr is kubecontainer.ExpandContainerVolumeMounts: $(VAR)
 // references are replaced with the container's environment, and a
 // variable that is undefined or empty is an error.
 func expandSubPathExpr(expr string, env map[string]string) (string, error) {
-	missing := map[string]bool{}
-	out := expansion.Expand(expr, func(name string) (string, bool) {
-		v, ok := env[name]
-		if !ok || v == "" {
-			missing[name] = true
-		}
-		return v, true
-	})
-	if len(missing) > 0 {
-		names := make([]string, 0, len(missing))
-		for n := range missing {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return "", fmt.Errorf("missing value for %s", strings.Join(names, ", "))
-	}
-	return out, nil
+	return envvars.ExpandSubPath(expr, env)
 }
 
-// containerEnv is the part of the container's environment that
-// subPathExpr can use: envFrom, then env (literal values expanded against
-// the earlier ones, fieldRef, resourceFieldRef, configMapKeyRef,
-// secretKeyRef). Service links are not included. The agent builds the full
-// environment, and reports its errors, before it asks for mounts.
-func containerEnv(ctx context.Context, src sources, pod *corev1.Pod, c *corev1.Container, alloc corev1.ResourceList) (map[string]string, error) {
-	env := map[string]string{}
-	for _, ef := range c.EnvFrom {
-		switch {
-		case ef.ConfigMapRef != nil:
-			cm, err := src.configMap(ctx, pod.Namespace, ef.ConfigMapRef.Name)
-			if err != nil {
-				if apierrors.IsNotFound(err) && isOptional(ef.ConfigMapRef.Optional) {
-					continue
-				}
-				return nil, err
-			}
-			for k, v := range cm.Data {
-				env[ef.Prefix+k] = v
-			}
-		case ef.SecretRef != nil:
-			s, err := src.secret(ctx, pod.Namespace, ef.SecretRef.Name)
-			if err != nil {
-				if apierrors.IsNotFound(err) && isOptional(ef.SecretRef.Optional) {
-					continue
-				}
-				return nil, err
-			}
-			for k, v := range s.Data {
-				env[ef.Prefix+k] = string(v)
-			}
-		}
+// containerEnv is the container's environment for subPathExpr when the
+// caller of Mounts did not give it (MountsWithEnv is what the agent uses):
+// the same builder, with the pod's IPs from its status and no Service
+// links (the Manager has no Service informer).
+func containerEnv(ctx context.Context, src sources, pod *corev1.Pod, c *corev1.Container, alloc corev1.ResourceList, podDir string) (map[string]string, error) {
+	var podIPs, hostIPs []string
+	for _, ip := range pod.Status.PodIPs {
+		podIPs = append(podIPs, ip.IP)
 	}
-	for _, e := range c.Env {
-		if e.ValueFrom == nil {
-			env[e.Name] = expansion.Expand(e.Value, func(n string) (string, bool) { v, ok := env[n]; return v, ok })
+	if len(podIPs) == 0 && pod.Status.PodIP != "" {
+		podIPs = []string{pod.Status.PodIP}
+	}
+	for _, ip := range pod.Status.HostIPs {
+		hostIPs = append(hostIPs, ip.IP)
+	}
+	if len(hostIPs) == 0 && pod.Status.HostIP != "" {
+		hostIPs = []string{pod.Status.HostIP}
+	}
+	if pod.Spec.HostNetwork {
+		podIPs = hostIPs
+	}
+	links := false
+	env, err := envvars.Build(ctx, envvars.Input{
+		Pod: withServiceLinks(pod, &links), Container: c, PodIPs: podIPs, NodeIPs: hostIPs,
+		ServicesSynced: true, Allocatable: alloc, Sources: envSources{src},
+		VolumePath: func(name string) (string, bool) { return VolumePath(pod, podDir, name) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	return env.Map(), nil
+}
+
+func withServiceLinks(pod *corev1.Pod, links *bool) *corev1.Pod {
+	if pod.Spec.EnableServiceLinks != nil {
+		return pod
+	}
+	p := *pod
+	p.Spec.EnableServiceLinks = links
+	return &p
+}
+
+// envSources adapts the Manager's sources to the env builder.
+type envSources struct{ src sources }
+
+func (s envSources) ConfigMap(ctx context.Context, ns, name string) (*corev1.ConfigMap, error) {
+	return s.src.configMap(ctx, ns, name)
+}
+
+func (s envSources) Secret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
+	return s.src.secret(ctx, ns, name)
+}
+
+// VolumePath is the host directory of the pod's volume name (podDir is the
+// pod's directory): what a fileKeyRef reads its env file from. False for
+// an unknown volume or a type with no directory berth serves.
+func VolumePath(pod *corev1.Pod, podDir, name string) (string, bool) {
+	for i := range pod.Spec.Volumes {
+		v := &pod.Spec.Volumes[i]
+		if v.Name != name {
 			continue
 		}
-		v, ok, err := envValueFrom(ctx, src, pod, c, e.ValueFrom, alloc)
-		if err != nil {
-			return nil, err
+		if v.HostPath != nil {
+			return filepath.Clean(v.HostPath.Path), true
 		}
-		if ok {
-			env[e.Name] = v
-		}
+		dir := volumeDir(podDir, v)
+		return dir, dir != ""
 	}
-	return env, nil
-}
-
-func envValueFrom(ctx context.Context, src sources, pod *corev1.Pod, c *corev1.Container, from *corev1.EnvVarSource, alloc corev1.ResourceList) (string, bool, error) {
-	switch {
-	case from.FieldRef != nil:
-		v, err := envFieldValue(pod, from.FieldRef.FieldPath)
-		return v, err == nil, err
-	case from.ResourceFieldRef != nil:
-		name := from.ResourceFieldRef.ContainerName
-		if name == "" {
-			name = c.Name
-		}
-		v, err := resourceFieldValue(pod, from.ResourceFieldRef, name, alloc)
-		return v, err == nil, err
-	case from.ConfigMapKeyRef != nil:
-		r := from.ConfigMapKeyRef
-		cm, err := src.configMap(ctx, pod.Namespace, r.Name)
-		if err != nil {
-			if apierrors.IsNotFound(err) && isOptional(r.Optional) {
-				return "", false, nil
-			}
-			return "", false, err
-		}
-		v, ok := cm.Data[r.Key]
-		if !ok && !isOptional(r.Optional) {
-			return "", false, fmt.Errorf("couldn't find key %s in ConfigMap %s/%s", r.Key, pod.Namespace, r.Name)
-		}
-		return v, ok, nil
-	case from.SecretKeyRef != nil:
-		r := from.SecretKeyRef
-		s, err := src.secret(ctx, pod.Namespace, r.Name)
-		if err != nil {
-			if apierrors.IsNotFound(err) && isOptional(r.Optional) {
-				return "", false, nil
-			}
-			return "", false, err
-		}
-		v, ok := s.Data[r.Key]
-		if !ok && !isOptional(r.Optional) {
-			return "", false, fmt.Errorf("couldn't find key %s in Secret %s/%s", r.Key, pod.Namespace, r.Name)
-		}
-		return string(v), ok, nil
-	}
-	return "", false, nil
-}
-
-// envFieldValue is the kubelet's podFieldSelectorRuntimeValue, from the
-// pod object (its status as last seen).
-func envFieldValue(pod *corev1.Pod, fieldPath string) (string, error) {
-	switch fieldPath {
-	case "spec.nodeName":
-		return pod.Spec.NodeName, nil
-	case "spec.serviceAccountName":
-		return pod.Spec.ServiceAccountName, nil
-	case "status.hostIP":
-		return pod.Status.HostIP, nil
-	case "status.hostIPs":
-		return joinIPs(pod.Status.HostIPs), nil
-	case "status.podIP":
-		return pod.Status.PodIP, nil
-	case "status.podIPs":
-		ips := make([]string, len(pod.Status.PodIPs))
-		for i, ip := range pod.Status.PodIPs {
-			ips[i] = ip.IP
-		}
-		return strings.Join(ips, ","), nil
-	}
-	return volumeFieldValue(pod, fieldPath)
-}
-
-func joinIPs(ips []corev1.HostIP) string {
-	s := make([]string, len(ips))
-	for i, ip := range ips {
-		s[i] = ip.IP
-	}
-	return strings.Join(s, ",")
+	return "", false
 }

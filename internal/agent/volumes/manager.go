@@ -113,6 +113,13 @@ func New(cfg Config) (*Manager, error) {
 // FailedMount); a bad mount of c (subPath, unknown volume) a plain error.
 // Mounts also starts tracking the pod for Run, as Track does.
 func (m *Manager) Mounts(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podDir string) ([]*runtimeapi.Mount, error) {
+	return m.MountsWithEnv(ctx, pod, c, podDir, nil)
+}
+
+// MountsWithEnv is Mounts with the container's environment (its pod
+// variables, as envvars builds them) for subPathExpr; nil: built here from
+// the pod's status, without Service links.
+func (m *Manager) MountsWithEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podDir string, env map[string]string) ([]*runtimeapi.Mount, error) {
 	if podDir == "" {
 		return nil, errors.New("volumes: empty pod directory")
 	}
@@ -133,7 +140,6 @@ func (m *Manager) Mounts(ctx context.Context, pod *corev1.Pod, c *corev1.Contain
 		vols[v.Name] = v
 	}
 
-	var env map[string]string
 	mounts := make([]*runtimeapi.Mount, 0, len(c.VolumeMounts))
 	for _, vm := range c.VolumeMounts {
 		v, ok := vols[vm.Name]
@@ -145,7 +151,7 @@ func (m *Manager) Mounts(ctx context.Context, pod *corev1.Pod, c *corev1.Contain
 		if vm.SubPathExpr != "" {
 			if env == nil {
 				var err error
-				if env, err = containerEnv(ctx, m.src, pod, c, m.alloc); err != nil {
+				if env, err = containerEnv(ctx, m.src, pod, c, m.alloc, podDir); err != nil {
 					return nil, err
 				}
 			}
