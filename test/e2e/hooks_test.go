@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -332,4 +333,63 @@ spec:
 			t.Errorf("events lack the Killing message of a changed definition:\n%s", events)
 		}
 	})
+}
+
+// TestPreStopAcrossServerRestart: berth stopped while a preStop hook runs;
+// after the restart the pod finishes terminating within its deadline and
+// the hook is not run a second time.
+func TestPreStopAcrossServerRestart(t *testing.T) {
+	s := startNode(t)
+	reg := testregistry.Start(t, testregistry.Options{})
+	image, _ := reg.Push(t, "e2e/hooks:v1", testregistry.Image{})
+	dir, err := os.MkdirTemp("/tmp", "berth-hooks-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ns := "hooks-restart"
+	s.namespace(t, ns)
+	s.apply(t, fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata: {name: restart, namespace: %s}
+spec:
+  terminationGracePeriodSeconds: 40
+  volumes: [{name: host, hostPath: {path: %s}}]
+  containers:
+  - name: app
+    image: %s
+    command: ["sh", "-c", "trap 'echo TERM >> /host/runs; exit 0' TERM; while true; do sleep 0.2; done"]
+    volumeMounts: [{name: host, mountPath: /host}]
+    lifecycle:
+      preStop:
+        exec: {command: ["sh", "-c", "echo preStop >> /host/runs; sleep 8"]}
+`, ns, dir, image))
+	s.waitPod(t, ns, "restart", "{.status.phase}", "Running", 60*time.Second)
+	start := time.Now()
+	s.mustKubectl(t, "-n", ns, "delete", "pod", "restart", "--wait=false")
+	eventually(t, 20*time.Second, func() error {
+		if b, _ := os.ReadFile(filepath.Join(dir, "runs")); !strings.Contains(string(b), "preStop") {
+			return fmt.Errorf("preStop not started yet: %q", b)
+		}
+		return nil
+	})
+	if _, err := s.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("stopping berth: %v", err)
+	}
+	s.start(t)
+	eventually(t, 60*time.Second, func() error {
+		out, _, _ := s.kubectl("-n", ns, "get", "pod", "restart", "-o", "name", "--ignore-not-found")
+		if strings.TrimSpace(out) != "" {
+			return fmt.Errorf("pod still there")
+		}
+		return nil
+	})
+	if d := time.Since(start); d > 40*time.Second {
+		t.Errorf("termination took %s, beyond the 40 s grace period", d)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "runs"))
+	if got := string(b); got != "preStop\nTERM\n" {
+		t.Errorf("want preStop once, then the stop signal; got:\n%s", got)
+	}
 }

@@ -109,7 +109,7 @@ spec:
 			eventually(t, 20*time.Second, func() error {
 				out, stderr, err := s.kubectl("-n", ns, "exec", "client", "--", "resolve.sh", name)
 				if err != nil || strings.TrimSpace(out) != name+" "+webIP {
-					return fmt.Errorf("resolve %s: %q %s %v (want %s)", name, out, stderr, err)
+					return fmt.Errorf("resolve %s: %q %s %v (want %s)", name, out, stderr, err, webIP)
 				}
 				return nil
 			})
