@@ -36,8 +36,11 @@ func TestDNS(t *testing.T) {
 		return nil
 	})
 	dnsIP := strings.TrimSpace(s.mustKubectl(t, "-n", "kube-system", "get", "service", "kube-dns", "-o", "jsonpath={.spec.clusterIP}"))
-	if dnsIP != "10.96.0.10" {
-		t.Errorf("kube-dns ClusterIP = %s, want 10.96.0.10 (the tenth address of the service CIDR)", dnsIP)
+	// The tenth address of the service CIDR, as kubeadm: the kubernetes
+	// Service has the first.
+	kubeIP := strings.TrimSpace(s.mustKubectl(t, "get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"))
+	if want := strings.TrimSuffix(kubeIP, ".1") + ".10"; !strings.HasSuffix(kubeIP, ".1") || dnsIP != want {
+		t.Errorf("kube-dns ClusterIP = %s, want %s (the tenth address of the service CIDR; kubernetes has %s)", dnsIP, want, kubeIP)
 	}
 
 	s.apply(t, fmt.Sprintf(`
