@@ -306,3 +306,22 @@ func configOf(info map[string]string) (map[string]any, error) {
 	}
 	return v.Config, nil
 }
+
+// createServices creates n Services in the namespace, so that every
+// container berth starts gets their service-link variables (the floor
+// sends the same config, read back from berth's first pod).
+func (b *berth) createServices(ctx context.Context, n int) error {
+	if n == 0 {
+		return nil
+	}
+	svcs := b.e.API.CoreV1().Services(namespace)
+	for i := range n {
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("svc-%03d", i)},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}
+		if _, err := svcs.Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating Service %s: %w", svc.Name, err)
+		}
+	}
+	benchkit.Progress("berth: %d Services in namespace %s", n, namespace)
+	return nil
+}

@@ -23,9 +23,10 @@ import (
 )
 
 type config struct {
-	bin   string
-	n     int
-	burst int
+	bin      string
+	n        int
+	burst    int
+	services int
 }
 
 func main() {
@@ -33,6 +34,7 @@ func main() {
 	flag.StringVar(&cfg.bin, "bin", "bin/berth", "berth binary to benchmark (built by `make build`)")
 	flag.IntVar(&cfg.n, "n", 20, "pods started one at a time, on berth and on the floor")
 	flag.IntVar(&cfg.burst, "burst", 30, "pods started at once, on berth and on the floor")
+	flag.IntVar(&cfg.services, "services", 0, "Services created in the pods' namespace first (each gives every container its service-link variables)")
 	flag.Parse()
 	if cfg.n < 1 || cfg.burst < 1 {
 		fmt.Fprintln(os.Stderr, "bench/podstart: -n and -burst must be positive")
@@ -110,6 +112,9 @@ func measure(ctx context.Context, cfg config, e *env, img benchkit.Image, floorD
 	defer stopWatches()
 	b, err := newBerth(wctx, e, img)
 	if err != nil {
+		return nil, fmt.Errorf("berth: %w", err)
+	}
+	if err := b.createServices(ctx, cfg.services); err != nil {
 		return nil, fmt.Errorf("berth: %w", err)
 	}
 	r := &results{idle: e.memory()}

@@ -33,6 +33,9 @@ func report(w io.Writer, cfg config, m machine, img benchkit.Image, r *results) 
 	p("- runtime: %s, berth's child (both sides use it); pod network %s; data under %s\n", m.runtime, m.cidr, m.Tmp)
 	p("- image: %s (%s, busybox; pulled once by berth's first pod, then present); container: `sh -c %q`\n",
 		img.Ref(imageTag), benchkit.Size(img.Size), containerScript)
+	if cfg.services > 0 {
+		p("- %d Services in the pods' namespace: every container gets their service-link variables (the floor sends the same config)\n", cfg.services)
+	}
 	p("- berth: create with client-go → a watch sees phase Running and the container's state.running; " +
 		"floor: RunPodSandbox + PodSandboxStatus + CreateContainer + StartContainer returned, raw CRI, same configs\n\n")
 
