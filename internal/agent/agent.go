@@ -314,5 +314,17 @@ func podChanged(old, pod *corev1.Pod) bool {
 		!equality.Semantic.DeepEqual(old.Annotations, pod.Annotations) ||
 		!equality.Semantic.DeepEqual(old.DeletionTimestamp, pod.DeletionTimestamp) ||
 		!equality.Semantic.DeepEqual(old.DeletionGracePeriodSeconds, pod.DeletionGracePeriodSeconds) ||
-		old.UID != pod.UID
+		old.UID != pod.UID || gateConditionsChanged(old, pod)
+}
+
+// gateConditionsChanged: another controller set a readiness gate's
+// condition, which the Ready condition depends on.
+func gateConditionsChanged(old, pod *corev1.Pod) bool {
+	for _, rg := range pod.Spec.ReadinessGates {
+		o, n := findCondition(old.Status.Conditions, rg.ConditionType), findCondition(pod.Status.Conditions, rg.ConditionType)
+		if (o == nil) != (n == nil) || (o != nil && o.Status != n.Status) {
+			return true
+		}
+	}
+	return false
 }

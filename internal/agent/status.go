@@ -64,31 +64,21 @@ func (a *Agent) updateStatus(ctx context.Context, pod *corev1.Pod, rt *podRuntim
 			}
 		}
 	}
-	initialized := allInitDone(pod, st.InitContainerStatuses)
-	containersReady := len(st.ContainerStatuses) > 0
-	for _, cs := range st.ContainerStatuses {
-		if !cs.Ready {
-			containersReady = false
-		}
-	}
-	for _, cs := range st.InitContainerStatuses {
-		if isSidecar(pod, cs.Name) && !cs.Ready {
-			containersReady = false
+	// Init containers that exited 0 are ready, as the kubelet's prober
+	// manager reports them.
+	for i := range st.InitContainerStatuses {
+		cs := &st.InitContainerStatuses[i]
+		if !isSidecar(pod, cs.Name) {
+			cs.Ready = cs.State.Terminated != nil && cs.State.Terminated.ExitCode == 0
 		}
 	}
 	sandboxReady := sandboxID != "" && (st.PodIP != "" || pod.Spec.HostNetwork)
-	setCondition(&st, corev1.PodReadyToStartContainers, sandboxReady, "", now)
-	setCondition(&st, corev1.PodInitialized, initialized, reasonIf(!initialized, "ContainersNotInitialized"), now)
-	setCondition(&st, corev1.ContainersReady, containersReady, reasonIf(!containersReady, "ContainersNotReady"), now)
-	setCondition(&st, corev1.PodReady, containersReady, reasonIf(!containersReady, "ContainersNotReady"), now)
-	if st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed {
-		setCondition(&st, corev1.ContainersReady, false, "PodCompleted", now)
-		setCondition(&st, corev1.PodReady, false, "PodCompleted", now)
-		if len(pod.Spec.InitContainers) == 0 || initialized {
-			setCondition(&st, corev1.PodInitialized, true, "PodCompleted", now)
-		}
-	}
-	setCondition(&st, corev1.PodScheduled, true, "", now)
+	setCondition(&st, corev1.PodReadyToStartContainers, podCondition{ok: sandboxReady}, now)
+	setCondition(&st, corev1.PodInitialized, initializedCondition(pod, st.InitContainerStatuses, st.ContainerStatuses, st.Phase), now)
+	containersReady := containersReadyCondition(pod, st.InitContainerStatuses, st.ContainerStatuses, st.Phase)
+	setCondition(&st, corev1.ContainersReady, containersReady, now)
+	setCondition(&st, corev1.PodReady, readyCondition(pod, containersReady, st.Conditions), now)
+	setCondition(&st, corev1.PodScheduled, podCondition{ok: true}, now)
 	a.probes.Sync(pod, &st)
 	if equality.Semantic.DeepEqual(withoutTimes(old), withoutTimes(st)) {
 		return
@@ -108,13 +98,6 @@ func allSucceeded(cs []corev1.ContainerStatus) bool {
 	return true
 }
 
-func reasonIf(cond bool, reason string) string {
-	if cond {
-		return reason
-	}
-	return ""
-}
-
 // withoutTimes drops timestamps that change without news (probe and
 // heartbeat-like times) so that unchanged statuses are not rewritten.
 func withoutTimes(s corev1.PodStatus) corev1.PodStatus {
@@ -127,9 +110,9 @@ func withoutTimes(s corev1.PodStatus) corev1.PodStatus {
 	return c
 }
 
-func setCondition(st *corev1.PodStatus, t corev1.PodConditionType, ok bool, reason string, now metav1.Time) {
+func setCondition(st *corev1.PodStatus, t corev1.PodConditionType, pc podCondition, now metav1.Time) {
 	status := corev1.ConditionFalse
-	if ok {
+	if pc.ok {
 		status = corev1.ConditionTrue
 	}
 	for i := range st.Conditions {
@@ -140,10 +123,10 @@ func setCondition(st *corev1.PodStatus, t corev1.PodConditionType, ok bool, reas
 		if c.Status != status {
 			c.LastTransitionTime = now
 		}
-		c.Status, c.Reason = status, reason
+		c.Status, c.Reason, c.Message = status, pc.reason, pc.message
 		return
 	}
-	st.Conditions = append(st.Conditions, corev1.PodCondition{Type: t, Status: status, Reason: reason, LastTransitionTime: now})
+	st.Conditions = append(st.Conditions, corev1.PodCondition{Type: t, Status: status, Reason: pc.reason, Message: pc.message, LastTransitionTime: now})
 }
 
 func isSidecar(pod *corev1.Pod, name string) bool {
@@ -153,21 +136,6 @@ func isSidecar(pod *corev1.Pod, name string) bool {
 		}
 	}
 	return false
-}
-
-func allInitDone(pod *corev1.Pod, statuses []corev1.ContainerStatus) bool {
-	for _, cs := range statuses {
-		if isSidecar(pod, cs.Name) {
-			if cs.Started == nil || !*cs.Started {
-				return false
-			}
-			continue
-		}
-		if cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // containerStatuses reports each spec container from its newest instance
