@@ -1,11 +1,12 @@
 // Module conformance builds Kubernetes' own e2e suite (the version berth
 // emulates) in a module of its own, so the main module's dependencies do
-// not change. Regenerate the replace block with ./gen-gomod.sh.
+// not change. Regenerate with ./gen-gomod.sh VERSION.
 module github.com/berth-dev/berth/conformance
 
 go 1.26.8
 
 require (
+	github.com/onsi/ginkgo/v2 v2.32.0
 	k8s.io/component-base v0.37.2
 	k8s.io/kubernetes v1.37.2
 )
@@ -89,7 +90,6 @@ require (
 	github.com/monochromegane/go-gitignore v0.0.0-20200626010858-205db1a8cc00 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/mxk/go-flowrate v0.0.0-20140419014527-cca7078d478f // indirect
-	github.com/onsi/ginkgo/v2 v2.32.0 // indirect
 	github.com/onsi/gomega v1.40.0 // indirect
 	github.com/opencontainers/cgroups v0.0.7 // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect
@@ -184,6 +184,12 @@ require (
 	tags.cncf.io/container-device-interface/specs-go v1.1.0 // indirect
 )
 
+// Test programs built from source for the test images.
+tool (
+	k8s.io/kubernetes/test/images/agnhost
+	k8s.io/kubernetes/test/images/nonewprivs
+)
+
 replace (
 	k8s.io/api => k8s.io/api v0.37.2
 	k8s.io/apiextensions-apiserver => k8s.io/apiextensions-apiserver v0.37.2
@@ -219,6 +225,3 @@ replace (
 	k8s.io/sample-controller => k8s.io/sample-controller v0.37.2
 	k8s.io/streaming => k8s.io/streaming v0.37.2
 )
-
-// agnhost, built from source for the test images.
-tool k8s.io/kubernetes/test/images/agnhost

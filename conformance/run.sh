@@ -13,6 +13,7 @@
 #             Feature: and Alpha tests)
 #   NICE      prefix for the heavy commands (default: nice -n 19)
 #   KEEP=1    keep the run's directory (registry, berth data dir, logs)
+#   BERTH     berth binary to test (default: bin/berth, built from this tree)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,7 +63,10 @@ $NICE $GO build -o "$OUT/report" ./report
 porter=$($GO list -f '{{.Dir}}' k8s.io/kubernetes/test/images/agnhost/porter)
 cd "$ROOT"
 $NICE $GO build -o "$OUT/conformance-images" ./scripts/conformance-images
-$NICE $GO build -o bin/berth ./cmd/berth
+if [ -z "${BERTH:-}" ]; then
+	$NICE $GO build -o bin/berth ./cmd/berth
+	BERTH=$ROOT/bin/berth
+fi
 
 # 3. A registry on loopback, and the images pushed to it.
 WORK=$(mktemp -d /tmp/berth-conformance.XXXXXX)
@@ -116,7 +120,7 @@ log "images built and pushed in $images_build"
 # 4. A fresh berth server with its own data dir and pod network.
 n=$((RANDOM % 250))
 gateway=10.202.$n.1
-bin/berth server --data-dir "$WORK/data" --listen 127.0.0.1:0 --cluster-cidr "10.202.$n.0/24" >"$WORK/berth.log" 2>&1 &
+"$BERTH" server --data-dir "$WORK/data" --listen 127.0.0.1:0 --cluster-cidr "10.202.$n.0/24" >"$WORK/berth.log" 2>&1 &
 berth_pid=$!
 for _ in $(seq 1 600); do
 	[ -s "$WORK/data/kubeconfig" ] && break
@@ -146,6 +150,7 @@ log "suite finished in $(($(date +%s) - t0))s (exit $rc)"
 
 # 6. docs/CONFORMANCE.md.
 partial=false
+mkdir -p "$ROOT/docs"
 [ "$FOCUS" = "$DEFAULT_FOCUS" ] || partial=true
 "$OUT/report" -report "$WORK/report.json" -environment "$ROOT/conformance/environment.txt" \
 	-intro "$ROOT/conformance/intro.md" -out "$ROOT/docs/CONFORMANCE.md" \

@@ -24,10 +24,10 @@ import (
 
 type options struct {
 	silent, showError, fail, include, head, insecure, follow, verbose bool
-	method, data, output, writeOut                                  string
-	headers                                                         []string
-	maxTime, connectTimeout                                         time.Duration
-	url                                                             string
+	method, data, output, writeOut                                    string
+	headers                                                           []string
+	maxTime, connectTimeout                                           time.Duration
+	url                                                               string
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }

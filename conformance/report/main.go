@@ -96,6 +96,28 @@ func firstLine(s string) string {
 	return "(no message)"
 }
 
+// where says in which node and after which step a spec failed, which
+// tells apart failures with the same message (such as a timeout).
+func where(s types.SpecReport) string {
+	step := ""
+	for _, e := range s.SpecEvents {
+		if e.SpecEventType == types.SpecEventByStart && e.TimelineLocation.Order < s.Failure.TimelineLocation.Order {
+			step = e.Message
+		}
+	}
+	var parts []string
+	if s.Failure.FailureNodeType != types.NodeTypeIt && s.Failure.FailureNodeType != types.NodeTypeInvalid {
+		parts = append(parts, "in "+s.Failure.FailureNodeType.String())
+	}
+	if step != "" {
+		parts = append(parts, "at step: "+strings.ReplaceAll(step, "|", `\|`))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
 func run(o options, stdout io.Writer) error {
 	b, err := os.ReadFile(o.report)
 	if err != nil {
@@ -149,7 +171,7 @@ func run(o options, stdout io.Writer) error {
 				c.skipped++
 				total.skipped++
 			default:
-				f := failure{area: area, name: full, first: firstLine(s.Failure.Message)}
+				f := failure{area: area, name: full, first: firstLine(s.Failure.Message) + where(s)}
 				for _, e := range env {
 					if e.re.MatchString(full) {
 						f.cause = e.cause

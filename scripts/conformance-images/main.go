@@ -74,9 +74,15 @@ type entry struct {
 
 type files map[string]entry
 
-func (f files) file(p string, mode int64, data []byte) { f[strings.TrimPrefix(p, "/")] = entry{mode: mode, data: data} }
-func (f files) symlink(p, target string)               { f[strings.TrimPrefix(p, "/")] = entry{link: target, mode: 0o777} }
-func (f files) dir(p string, mode int64)               { f[strings.TrimPrefix(p, "/")] = entry{dir: true, mode: mode} }
+func (f files) file(p string, mode int64, data []byte) {
+	f[strings.TrimPrefix(p, "/")] = entry{mode: mode, data: data}
+}
+func (f files) symlink(p, target string) {
+	f[strings.TrimPrefix(p, "/")] = entry{link: target, mode: 0o777}
+}
+func (f files) dir(p string, mode int64) {
+	f[strings.TrimPrefix(p, "/")] = entry{dir: true, mode: mode}
+}
 
 var epoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -307,11 +313,18 @@ func run(o opts) error {
 		{e2e + "nginx:1.28.0-2", nginxImage},
 		{o.registry + "/pause:3.10.2", imageSpec{layers: []files{pause}, entrypoint: []string{"/pause"}}},
 	}
+	// Tags of one image (agnhost, nginx) share what was built for the first.
+	built := map[string]v1.Image{}
 	for _, im := range images {
 		start := time.Now()
-		img, err := build(im.spec)
-		if err != nil {
-			return fmt.Errorf("building %s: %w", im.ref, err)
+		repo, _, _ := strings.Cut(strings.TrimPrefix(im.ref, o.registry), ":")
+		img, ok := built[repo]
+		if !ok {
+			var err error
+			if img, err = build(im.spec); err != nil {
+				return fmt.Errorf("building %s: %w", im.ref, err)
+			}
+			built[repo] = img
 		}
 		ref, err := name.ParseReference(im.ref, name.Insecure)
 		if err != nil {
