@@ -74,6 +74,14 @@ registry_pid='' berth_pid='' gateway=''
 cleanup() {
 	set +e
 	if [ -n "$berth_pid" ] && kill -0 "$berth_pid" 2>/dev/null; then
+		# Remove every pod first, so the agent tears down their containers
+		# and volume mounts before berth stops.
+		kubectl --kubeconfig "$WORK/data/kubeconfig" delete pods --all --all-namespaces \
+			--grace-period=0 --force --wait=true --timeout=60s >/dev/null 2>&1
+		for _ in $(seq 1 150); do
+			[ -z "$(ctr --address "$WORK/data/containerd/containerd.sock" -n k8s.io containers ls -q 2>/dev/null)" ] && break
+			sleep 0.2
+		done
 		kill -TERM "$berth_pid"
 		for _ in $(seq 1 300); do kill -0 "$berth_pid" 2>/dev/null || break; sleep 0.2; done
 		kill -0 "$berth_pid" 2>/dev/null && kill -KILL "$berth_pid"
@@ -84,6 +92,8 @@ cleanup() {
 		ip -o -4 addr show | awk -v gw="$gateway/" 'index($4, gw) == 1 && $2 ~ /^berth-/ {print $2}' |
 			while read -r br; do ip link delete "$br"; done
 	fi
+	# Mounts a pod left behind (deepest first), so the directory can go.
+	awk -v w="$WORK/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
 	mkdir -p "$OUT/last-run"
 	cp -f "$WORK"/e2e.log "$WORK"/report.json "$WORK"/berth.log "$OUT/last-run/" 2>/dev/null
 	if [ "${KEEP:-}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi

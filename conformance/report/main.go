@@ -23,7 +23,7 @@ import (
 func main() {
 	var o options
 	flag.StringVar(&o.report, "report", "", "Ginkgo JSON report (--ginkgo.json-report)")
-	flag.StringVar(&o.env, "environment", "", "known environment failures: lines of `spec-regexp<TAB>cause`")
+	flag.StringVar(&o.env, "environment", "", "known environment failures: lines of `spec-regexp<TAB>failure-regexp<TAB>cause`")
 	flag.StringVar(&o.out, "out", "docs/CONFORMANCE.md", "markdown file to write")
 	flag.StringVar(&o.focus, "focus", "", "the focus the suite ran with")
 	flag.StringVar(&o.skip, "skip", "", "the skip the suite ran with")
@@ -44,9 +44,12 @@ type options struct {
 	partial                                                                bool
 }
 
+// envCause is one known cause of this machine: a failure is put down to
+// it when both the spec's full text and the failure's first line match
+// (the same test can also fail for a reason of berth's).
 type envCause struct {
-	re    *regexp.Regexp
-	cause string
+	name, msg *regexp.Regexp
+	cause     string
 }
 
 func readEnvironment(path string) ([]envCause, error) {
@@ -65,15 +68,19 @@ func readEnvironment(path string) ([]envCause, error) {
 		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		pat, cause, ok := strings.Cut(line, "\t")
-		if !ok {
-			return nil, fmt.Errorf("%s:%d: want `spec-regexp<TAB>cause`", path, n)
+		f := strings.SplitN(line, "\t", 3)
+		if len(f) != 3 {
+			return nil, fmt.Errorf("%s:%d: want `spec-regexp<TAB>failure-regexp<TAB>cause`", path, n)
 		}
-		re, err := regexp.Compile(pat)
+		name, err := regexp.Compile(f[0])
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
 		}
-		out = append(out, envCause{re, strings.TrimSpace(cause)})
+		msg, err := regexp.Compile(f[1])
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		out = append(out, envCause{name, msg, strings.TrimSpace(f[2])})
 	}
 	return out, sc.Err()
 }
@@ -173,7 +180,7 @@ func run(o options, stdout io.Writer) error {
 			default:
 				f := failure{area: area, name: full, first: firstLine(s.Failure.Message) + where(s)}
 				for _, e := range env {
-					if e.re.MatchString(full) {
+					if e.name.MatchString(full) && e.msg.MatchString(f.first) {
 						f.cause = e.cause
 						break
 					}
