@@ -91,16 +91,28 @@ type failure struct {
 	area, name, first, cause string
 }
 
+// firstLine is the failure's first line, with the lines after it while it
+// says too little on its own (Gomega starts with a bare "Expected").
 func firstLine(s string) string {
+	var out []string
+	n := 0
 	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			if len(l) > 300 {
-				l = l[:300] + "…"
-			}
-			return strings.ReplaceAll(l, "|", `\|`)
+		if l = strings.TrimSpace(l); l == "" {
+			continue
+		}
+		out = append(out, l)
+		if n += len(l); n >= 40 || len(out) == 4 {
+			break
 		}
 	}
-	return "(no message)"
+	if len(out) == 0 {
+		return "(no message)"
+	}
+	line := strings.Join(out, " ")
+	if len(line) > 300 {
+		line = line[:300] + "…"
+	}
+	return strings.ReplaceAll(line, "|", `\|`)
 }
 
 // where says in which node and after which step a spec failed, which
@@ -117,7 +129,7 @@ func where(s types.SpecReport) string {
 		parts = append(parts, "in "+s.Failure.FailureNodeType.String())
 	}
 	if step != "" {
-		parts = append(parts, "at step: "+strings.ReplaceAll(step, "|", `\|`))
+		parts = append(parts, "last step: "+strings.ReplaceAll(step, "|", `\|`))
 	}
 	if len(parts) == 0 {
 		return ""
