@@ -4,7 +4,7 @@ GO ?= go
 DATA ?= $(CURDIR)/.data
 BIN := bin/berth
 
-.PHONY: build run test unit e2e deps vet bench clean
+.PHONY: build run test unit e2e deps vet bench clean conformance
 
 build:
 	$(GO) build -o $(BIN) ./cmd/berth
@@ -31,3 +31,9 @@ bench: build
 
 clean:
 	rm -rf bin
+
+# Kubernetes' own e2e node tests (the emulated version) against a fresh
+# berth server; writes docs/CONFORMANCE.md. Not part of `make test`: about
+# an hour on 2 cores. FOCUS='Container Lifecycle Hook' narrows it.
+conformance:
+	FOCUS='$(FOCUS)' SKIP='$(SKIP)' GO=$(GO) ./conformance/run.sh

@@ -160,3 +160,7 @@ func pauseELF() []byte {
 	}
 	return buf.Bytes()
 }
+
+// PauseProgram returns berth's static pause executable, for tools that
+// package it in an image of their own (the conformance run's test images).
+func PauseProgram() []byte { return pauseELF() }
