@@ -173,14 +173,21 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	if err != nil {
 		return err
 	}
+	acl, err := newAccessControl(bundle, store, reg, client)
+	if err != nil {
+		return err
+	}
+	plugins = append(plugins, acl.escalationPlugin())
 	kubeletClientTLS, err := bundle.KubeletClientTLS()
 	if err != nil {
 		return err
 	}
-	srv, err := apiserver.New(apiserver.Config{KubeletClientTLS: kubeletClientTLS,
+	apiCfg := apiserver.Config{KubeletClientTLS: kubeletClientTLS,
 		Store: store, Registry: reg, Admission: admission.Chain{Plugins: plugins},
 		Listener: ln, ExtraListeners: extra, TLS: bundle.ServerTLS(), ServiceCIDR: cfg.ServiceCIDR, Log: cfg.Log, Version: serverVersion,
-	})
+	}
+	acl.configure(&apiCfg)
+	srv, err := apiserver.New(apiCfg)
 	if err != nil {
 		return err
 	}
@@ -206,7 +213,15 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		wg.Wait()
 		return err
 	}
+	if err := acl.bootstrap(ctx); err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
 	for name, f := range ctrl.runners() {
+		run(name, f)
+	}
+	for name, f := range acl.runners() {
 		run(name, f)
 	}
 	if prx != nil {
