@@ -21,12 +21,12 @@ import (
 	"github.com/berth-dev/berth/internal/admission"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/storage"
-	"k8s.io/apiserver/pkg/authentication/authenticator"
-	"k8s.io/apiserver/pkg/authorization/authorizer"
-	rbacregistryvalidation "k8s.io/kubernetes/pkg/registry/rbac/validation"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	rbacregistryvalidation "k8s.io/kubernetes/pkg/registry/rbac/validation"
 )
 
 // Config holds what the server needs. Store, Listener and TLS are required.
@@ -212,4 +212,3 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok"))
 	}
 }
-
