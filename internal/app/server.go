@@ -37,16 +37,16 @@ var serverVersion = version.Info{Major: "1", Minor: "35", GitVersion: "v1.35.0+b
 
 // ServerConfig is `berth server`'s configuration.
 type ServerConfig struct {
-	DataDir          string
-	Listen           string // host:port; port 0 picks a free one
-	NodeName         string
-	EtcdServers      []string // empty: embedded etcd under DataDir/etcd
+	DataDir     string
+	Listen      string // host:port; port 0 picks a free one
+	NodeName    string
+	EtcdServers []string // empty: embedded etcd under DataDir/etcd
 	// EtcdCAFile, EtcdCertFile and EtcdKeyFile secure the connection to
 	// EtcdServers as kube-apiserver's --etcd-cafile/--etcd-certfile/
 	// --etcd-keyfile do.
 	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
-	AdmissionPlugins []string // extra plugins to enable, e.g. AlwaysPullImages
-	DisableAgent     bool
+	AdmissionPlugins                      []string // extra plugins to enable, e.g. AlwaysPullImages
+	DisableAgent                          bool
 	// ContainerRuntimeEndpoint uses an existing CRI runtime instead of a
 	// containerd child.
 	ContainerRuntimeEndpoint string
