@@ -15,12 +15,20 @@ var allVerbs = metav1.Verbs{"create", "delete", "deletecollection", "get", "list
 var subresourceVerbs = map[string]metav1.Verbs{
 	"status":      {"get", "patch", "update"},
 	"binding":     {"create"},
+	"token":       {"create"},
 	"finalize":    {"update"},
 	"log":         {"get"},
 	"exec":        {"create", "get"},
 	"attach":      {"create", "get"},
 	"portforward": {"create", "get"},
 	"proxy":       {"create", "delete", "get", "patch", "update"},
+}
+
+func resourceVerbs(r *registry.Resource) metav1.Verbs {
+	if r.Verbs != nil {
+		return r.Verbs
+	}
+	return allVerbs
 }
 
 func (s *Server) resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
@@ -31,13 +39,15 @@ func (s *Server) resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 		}
 		list.APIResources = append(list.APIResources, metav1.APIResource{
 			Name: r.Name, SingularName: r.SingularName, Namespaced: r.Namespaced, Kind: r.Kind,
-			Verbs: allVerbs, ShortNames: r.ShortNames, Categories: r.Categories,
+			Verbs: resourceVerbs(r), ShortNames: r.ShortNames, Categories: r.Categories,
 		})
 		for _, sub := range r.Subresources {
 			kind := r.Kind
 			switch sub {
 			case "binding":
 				kind = "Binding"
+			case "token":
+				kind = "TokenRequest"
 			case "log", "exec", "attach", "portforward", "proxy":
 				kind = map[string]string{"log": "Pod", "exec": "PodExecOptions", "attach": "PodAttachOptions",
 					"portforward": "PodPortForwardOptions", "proxy": r.Kind + "ProxyOptions"}[sub]

@@ -24,6 +24,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	rbacregistryvalidation "k8s.io/kubernetes/pkg/registry/rbac/validation"
 )
 
 // Config holds what the server needs. Store, Listener and TLS are required.
@@ -39,8 +42,23 @@ type Config struct {
 	// the pod network's gateway, through which pods reach the API).
 	ExtraListeners []net.Listener
 	TLS            *tls.Config
-	// Tokens maps accepted bearer tokens to user names (optional).
+	// Tokens maps accepted bearer tokens to user names (optional; used
+	// only when Authenticator is nil).
 	Tokens map[string]string
+	// Authenticator identifies requests; nil: client certificates from
+	// TLS.ClientCAs and Tokens, no anonymous access.
+	Authenticator authenticator.Request
+	// APIAudiences are the audiences a token must carry (the issuer).
+	APIAudiences authenticator.Audiences
+	// Authorizer decides every request; nil allows everything.
+	Authorizer authorizer.Authorizer
+	// Rules answers SelfSubjectRulesReview (kubectl auth can-i --list).
+	Rules authorizer.RuleResolver
+	// RBACResolver, if set, enables Kubernetes' escalation checks on
+	// writes of roles and bindings.
+	RBACResolver rbacregistryvalidation.AuthorizationRuleResolver
+	// ServiceAccountTokens issues serviceaccounts/NAME/token; nil: 404.
+	ServiceAccountTokens TokenIssuer
 	// ServiceCIDR is where ClusterIPs are allocated from, e.g. 10.96.0.0/12.
 	ServiceCIDR string
 	// KubeletClientTLS, if set, is how the server connects to a node
@@ -68,6 +86,10 @@ type Server struct {
 	typeConverter managedfields.TypeConverter
 
 	ipMu sync.Mutex // serialises ClusterIP allocation
+
+	handler http.Handler // the authentication and authorization filters, then serveAPI
+	authn   authenticator.Request
+	reviews *reviews
 }
 
 // New validates cfg and builds the server.
@@ -92,6 +114,7 @@ func New(cfg Config) (*Server, error) {
 		log: cfg.Log, ready: make(chan struct{}), fieldManagers: map[string]*managedfields.FieldManager{},
 	}
 	s.openapi = newOpenAPI(s.reg)
+	s.handler = s.buildHandler(http.HandlerFunc(s.serveAPI))
 	return s, nil
 }
 
@@ -133,31 +156,18 @@ func (s *Server) Run(ctx context.Context) error {
 // system:unauthenticated read health and version.
 var publicPaths = map[string]bool{"/healthz": true, "/livez": true, "/readyz": true, "/version": true, "/version/": true}
 
-func (s *Server) authenticate(r *http.Request) (string, bool) {
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.PeerCertificates) > 0 {
-		return r.TLS.PeerCertificates[0].Subject.CommonName, true
-	}
-	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		if user, ok := s.cfg.Tokens[strings.TrimPrefix(h, "Bearer ")]; ok {
-			return user, true
-		}
-	}
-	return "", false
-}
-
 // ServeHTTP routes one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	path := r.URL.Path
-	if publicPaths[path] {
+	if publicPaths[r.URL.Path] {
 		s.serveHealth(w, r)
 		return
 	}
-	user, ok := s.authenticate(r)
-	if !ok {
-		writeError(w, &statusErr{code: http.StatusUnauthorized, reason: "Unauthorized", msg: "Unauthorized"})
-		return
-	}
-	r = r.WithContext(withUser(r.Context(), user))
+	s.handler.ServeHTTP(w, r)
+}
+
+// serveAPI serves an authenticated and authorized request.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
 	if strings.HasPrefix(path, "/openapi/") {
 		s.openapi.serve(w, r)
 		return
@@ -179,6 +189,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if s.serveAuthAPI(w, r, info) {
+		return
+	}
 	s.serveResource(w, r, info)
 }
 
@@ -198,10 +211,4 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))
 	}
-}
-
-type userKey struct{}
-
-func withUser(ctx context.Context, user string) context.Context {
-	return context.WithValue(ctx, userKey{}, user)
 }

@@ -111,7 +111,7 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 		return nil, fmt.Errorf("connecting to the container runtime at %s: %w", endpoint, err)
 	}
 	na.runtime = rt
-	vm, err := volumes.New(volumes.Config{Client: client, Log: cfg.Log})
+	vm, err := volumes.New(volumes.Config{Client: client, Log: cfg.Log, ProjectTokens: true})
 	if err != nil {
 		na.stopRuntime()
 		return nil, err

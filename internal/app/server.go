@@ -37,12 +37,16 @@ var serverVersion = version.Info{Major: "1", Minor: "35", GitVersion: "v1.35.0+b
 
 // ServerConfig is `berth server`'s configuration.
 type ServerConfig struct {
-	DataDir          string
-	Listen           string // host:port; port 0 picks a free one
-	NodeName         string
-	EtcdServers      []string // empty: embedded etcd under DataDir/etcd
-	AdmissionPlugins []string // extra plugins to enable, e.g. AlwaysPullImages
-	DisableAgent     bool
+	DataDir     string
+	Listen      string // host:port; port 0 picks a free one
+	NodeName    string
+	EtcdServers []string // empty: embedded etcd under DataDir/etcd
+	// EtcdCAFile, EtcdCertFile and EtcdKeyFile secure the connection to
+	// EtcdServers as kube-apiserver's --etcd-cafile/--etcd-certfile/
+	// --etcd-keyfile do.
+	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
+	AdmissionPlugins                      []string // extra plugins to enable, e.g. AlwaysPullImages
+	DisableAgent                          bool
 	// ContainerRuntimeEndpoint uses an existing CRI runtime instead of a
 	// containerd child.
 	ContainerRuntimeEndpoint string
@@ -173,14 +177,21 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	if err != nil {
 		return err
 	}
+	acl, err := newAccessControl(bundle, store, reg, client)
+	if err != nil {
+		return err
+	}
+	plugins = append(plugins, acl.escalationPlugin())
 	kubeletClientTLS, err := bundle.KubeletClientTLS()
 	if err != nil {
 		return err
 	}
-	srv, err := apiserver.New(apiserver.Config{KubeletClientTLS: kubeletClientTLS,
+	apiCfg := apiserver.Config{KubeletClientTLS: kubeletClientTLS,
 		Store: store, Registry: reg, Admission: admission.Chain{Plugins: plugins},
 		Listener: ln, ExtraListeners: extra, TLS: bundle.ServerTLS(), ServiceCIDR: cfg.ServiceCIDR, Log: cfg.Log, Version: serverVersion,
-	})
+	}
+	acl.configure(&apiCfg)
+	srv, err := apiserver.New(apiCfg)
 	if err != nil {
 		return err
 	}
@@ -206,7 +217,15 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		wg.Wait()
 		return err
 	}
+	if err := acl.bootstrap(ctx); err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
 	for name, f := range ctrl.runners() {
+		run(name, f)
+	}
+	for name, f := range acl.runners() {
 		run(name, f)
 	}
 	if prx != nil {
@@ -256,7 +275,11 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 
 func openStorage(ctx context.Context, cfg ServerConfig) (storage.Store, func(), error) {
 	if len(cfg.EtcdServers) > 0 {
-		client, err := etcd.Dial(ctx, cfg.EtcdServers)
+		tlsCfg, err := etcdClientTLS(cfg.EtcdCAFile, cfg.EtcdCertFile, cfg.EtcdKeyFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		client, err := etcd.DialTLS(ctx, cfg.EtcdServers, tlsCfg)
 		if err != nil {
 			return nil, nil, fmt.Errorf("connecting to etcd %v: %w", cfg.EtcdServers, err)
 		}
@@ -265,7 +288,11 @@ func openStorage(ctx context.Context, cfg ServerConfig) (storage.Store, func(), 
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	emb, err := etcd.StartEmbedded(startCtx, etcd.EmbeddedConfig{Dir: filepath.Join(cfg.DataDir, "etcd")})
+	// The embedded etcd answers only on a unix socket in a 0700 directory:
+	// no other local user, and no hostNetwork pod, can read or write the
+	// store behind the API server's back.
+	emb, err := etcd.StartEmbedded(startCtx, etcd.EmbeddedConfig{Dir: filepath.Join(cfg.DataDir, "etcd"),
+		SocketDir: EtcdSocketDir(cfg.DataDir)})
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting embedded etcd in %s: %w", filepath.Join(cfg.DataDir, "etcd"), err)
 	}

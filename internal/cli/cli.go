@@ -21,7 +21,7 @@ func New() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serverCmd(), agentCmd(), explainCmd())
+	root.AddCommand(serverCmd(), agentCmd(), explainCmd(), kubeconfigCmd())
 	return root
 }
 
@@ -70,7 +70,10 @@ SIGTERM or SIGINT stops it cleanly; the same --data-dir brings every object back
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for etcd data, certificates and the kubeconfig (required)")
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:6443", "address of the HTTPS API; port 0 picks a free port")
 	f.StringVar(&cfg.NodeName, "node-name", "", "name of this node (default: the host name)")
-	f.StringSliceVar(&cfg.EtcdServers, "etcd-servers", nil, "external etcd endpoints; empty runs etcd embedded under --data-dir")
+	f.StringSliceVar(&cfg.EtcdServers, "etcd-servers", nil, "external etcd endpoints; empty runs etcd embedded under --data-dir, reachable only through a unix socket there")
+	f.StringVar(&cfg.EtcdCAFile, "etcd-cafile", "", "CA file verifying the --etcd-servers' certificates")
+	f.StringVar(&cfg.EtcdCertFile, "etcd-certfile", "", "client certificate presented to --etcd-servers")
+	f.StringVar(&cfg.EtcdKeyFile, "etcd-keyfile", "", "key of --etcd-certfile")
 	f.StringSliceVar(&plugins, "enable-admission-plugins", nil, "admission plugins to enable besides the defaults: AlwaysPullImages")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane only, without the node agent")
 	f.StringVar(&cfg.ServiceCIDR, "service-cidr", "10.96.0.0/12", "range Service ClusterIPs are allocated from")

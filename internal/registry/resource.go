@@ -47,6 +47,11 @@ type Resource struct {
 	AllowCreateOnUpdate bool
 	// HasGeneration: metadata.generation counts spec changes.
 	HasGeneration bool
+	// Verbs the resource answers to in discovery; nil means all of them.
+	Verbs []string
+	// NotStored: the resource is answered by the server (reviews), never
+	// read from or written to storage.
+	NotStored bool
 }
 
 // GroupVersionResource of the main resource.

@@ -48,6 +48,16 @@ func Resources() *Registry {
 		withValidation(nodes(), noC, noU),
 		withValidation(leases(), leC, leU),
 		withValidation(endpointSlices(), esC, esU),
+		rbacRoles(),
+		rbacClusterRoles(),
+		rbacRoleBindings(),
+		rbacClusterRoleBindings(),
+		selfSubjectAccessReviews(),
+		selfSubjectRulesReviews(),
+		subjectAccessReviews(),
+		localSubjectAccessReviews(),
+		selfSubjectReviews(),
+		tokenReviews(),
 	)
 }
 
@@ -128,7 +138,7 @@ func secrets() *Resource {
 func serviceAccounts() *Resource {
 	return &Resource{
 		GroupVersion: coreV1, Name: "serviceaccounts", SingularName: "serviceaccount", Kind: "ServiceAccount",
-		Namespaced: true, ShortNames: []string{"sa"},
+		Namespaced: true, ShortNames: []string{"sa"}, Subresources: []string{"token"},
 		New:     func() runtime.Object { return &corev1.ServiceAccount{} },
 		NewList: func() runtime.Object { return &corev1.ServiceAccountList{} },
 		Fields:  func(obj runtime.Object) fields.Set { return metaFields(obj, true) },

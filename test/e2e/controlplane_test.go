@@ -31,7 +31,7 @@ func TestControlPlane(t *testing.T) {
 		{"ImagePullPolicyKeptOnImageChange", testImagePullPolicyKeptOnImageChange},
 		{"Readyz", testReadyz},
 		{"DiscoveryAPIv1", testDiscovery},
-		{"UnauthenticatedIs401", testUnauthenticated},
+		{"AnonymousIs403BadTokenIs401", testUnauthenticated},
 		{"GetNamespaces", testGetNamespaces},
 		{"GetServices", testGetServices},
 		{"GetPodsColumns", testGetPods},
@@ -418,30 +418,47 @@ func testDiscovery(t *testing.T, s *server) {
 	}
 }
 
+// testUnauthenticated: as kube-apiserver with its default
+// --anonymous-auth=true, a request without credentials is system:anonymous
+// and RBAC forbids it (403 with Kubernetes' message); a credential that is
+// presented but invalid is 401 Unauthorized.
 func testUnauthenticated(t *testing.T, s *server) {
 	client := &http.Client{
 		Timeout: 10 * time.Second,
 		Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // no client certificate: anonymous
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // no client certificate
 			DialContext:     (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		},
 	}
-	resp, err := client.Get(s.url + "/api/v1/pods")
-	if err != nil {
-		t.Fatalf("GET %s/api/v1/pods without credentials: %v", s.url, err)
+	type status struct {
+		Kind    string `json:"kind"`
+		Reason  string `json:"reason"`
+		Message string `json:"message"`
+		Code    int    `json:"code"`
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("GET /api/v1/pods without credentials: status %d, want 401\n%s", resp.StatusCode, body)
+	get := func(token string) (int, status, string) {
+		req, _ := http.NewRequest(http.MethodGet, s.url+"/api/v1/pods", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s/api/v1/pods: %v", s.url, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		var st status
+		_ = json.Unmarshal(body, &st)
+		return resp.StatusCode, st, string(body)
 	}
-	var st struct {
-		Kind   string `json:"kind"`
-		Reason string `json:"reason"`
-		Code   int    `json:"code"`
+	code, st, body := get("")
+	wantMsg := `pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" at the cluster scope`
+	if code != http.StatusForbidden || st.Kind != "Status" || st.Reason != "Forbidden" || st.Message != wantMsg {
+		t.Errorf("GET /api/v1/pods without credentials: %d %s, want 403 Forbidden %q", code, body, wantMsg)
 	}
-	if err := json.Unmarshal(body, &st); err != nil || st.Kind != "Status" || st.Reason != "Unauthorized" || st.Code != 401 {
-		t.Errorf("GET /api/v1/pods without credentials: body should be a metav1.Status with reason Unauthorized and code 401; got %s", body)
+	code, st, body = get("not-a-valid-token")
+	if code != http.StatusUnauthorized || st.Kind != "Status" || st.Reason != "Unauthorized" || st.Code != 401 {
+		t.Errorf("GET /api/v1/pods with a bad token: %d %s, want a 401 Unauthorized Status", code, body)
 	}
 }
 

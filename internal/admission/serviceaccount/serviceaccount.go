@@ -4,9 +4,9 @@
 // exist, and copies the account's imagePullSecrets into a pod that lists
 // none.
 //
-// berth does not mount service account tokens yet, so the plugin never adds
-// the kube-api-access-* projected volume that Kubernetes adds when
-// automountServiceAccountToken resolves to true.
+// Unless automountServiceAccountToken resolves to false (pod first, then
+// account), it adds the kube-api-access-* projected volume (token, ca.crt,
+// namespace) mounted read-only into every container, as Kubernetes does.
 package serviceaccount
 
 import (
@@ -53,6 +53,7 @@ type ServiceAccounts interface {
 type Plugin struct {
 	accounts              ServiceAccounts
 	limitSecretReferences bool
+	noTokenMount          bool
 
 	// wait sleeps between lookups; tests replace it.
 	wait func(ctx context.Context, d time.Duration) error
@@ -77,6 +78,13 @@ func WithLimitSecretReferences(limit bool) Option {
 	return func(p *Plugin) { p.limitSecretReferences = limit }
 }
 
+// WithoutTokenMount turns off the kube-api-access volume (kube-apiserver's
+// MountServiceAccountToken=false), for API servers whose nodes cannot
+// write tokens.
+func WithoutTokenMount() Option {
+	return func(p *Plugin) { p.noTokenMount = true }
+}
+
 // New returns the plugin reading accounts through accounts.
 func New(accounts ServiceAccounts, opts ...Option) *Plugin {
 	p := &Plugin{
@@ -99,8 +107,8 @@ func New(accounts ServiceAccounts, opts ...Option) *Plugin {
 // never reach existing pods.
 //
 // Mirror pods are left untouched; Validate rejects them if they reference an
-// account or secrets. Kubernetes' Admit also mounts the account's token
-// (step 4 of its Admit); berth does not mount tokens yet and skips it.
+// account or secrets. Like Kubernetes, it then mounts the account's token
+// (see mountServiceAccountToken).
 func (p *Plugin) Admit(ctx context.Context, a *admission.Attributes) error {
 	pod, ok := podOf(a)
 	if !ok || a.Operation != admission.Create || a.Subresource != "" {
@@ -122,6 +130,9 @@ func (p *Plugin) Admit(ctx context.Context, a *admission.Attributes) error {
 		for i, ref := range sa.ImagePullSecrets {
 			pod.Spec.ImagePullSecrets[i].Name = ref.Name
 		}
+	}
+	if !p.noTokenMount && shouldAutomount(sa, pod) {
+		mountServiceAccountToken(pod)
 	}
 	return nil
 }

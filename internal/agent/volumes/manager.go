@@ -39,6 +39,10 @@ type Config struct {
 	// bounds memory-backed volumes. Default: this host's CPUs, memory and
 	// root file system size.
 	Allocatable corev1.ResourceList
+	// ProjectTokens writes projected serviceAccountToken sources with
+	// tokens from the TokenRequest API, renewed before they expire
+	// (tokens.go). False: such sources are skipped with a log line.
+	ProjectTokens bool
 }
 
 // Manager prepares pods' volumes and keeps their configMap, secret,
@@ -92,7 +96,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Allocatable = hostAllocatable()
 	}
 	return &Manager{
-		src:    clientSources{client: cfg.Client},
+		src:    clientSources{client: cfg.Client, tokens: tokenSourceFor(cfg)},
 		log:    cfg.Log,
 		resync: cfg.Resync,
 		alloc:  cfg.Allocatable,

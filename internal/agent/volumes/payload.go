@@ -28,7 +28,10 @@ type sources interface {
 }
 
 // clientSources GETs each object from the API server.
-type clientSources struct{ client kubernetes.Interface }
+type clientSources struct {
+	client kubernetes.Interface
+	tokens *tokenCache // nil: serviceAccountToken sources are skipped
+}
 
 func (s clientSources) configMap(ctx context.Context, namespace, name string) (*corev1.ConfigMap, error) {
 	cm, err := s.client.CoreV1().ConfigMaps(namespace).Get(ctx, name, metav1.GetOptions{})
@@ -218,7 +221,11 @@ func projectedPayload(ctx context.Context, src sources, pod *corev1.Pod, vs *cor
 		case s.DownwardAPI != nil:
 			part, err = downwardAPIPayload(s.DownwardAPI.Items, pod, mode, alloc)
 		case s.ServiceAccountToken != nil:
-			skipped("serviceAccountToken", s.ServiceAccountToken.Path)
+			if !canProjectTokens(src) {
+				skipped("serviceAccountToken", s.ServiceAccountToken.Path)
+				continue
+			}
+			part, err = tokenPayload(ctx, src, pod, s.ServiceAccountToken, mode)
 		case s.ClusterTrustBundle != nil:
 			skipped("clusterTrustBundle", s.ClusterTrustBundle.Path)
 		case s.PodCertificate != nil:

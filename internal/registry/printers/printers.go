@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -104,6 +105,14 @@ func convertKnown(obj runtime.Object, now time.Time) ([]metav1.TableColumnDefini
 		return endpointSliceColumns(), one(o, endpointSliceRow, now), true
 	case *discoveryv1.EndpointSliceList:
 		return endpointSliceColumns(), each(o.Items, endpointSliceRow, now), true
+	case *rbacv1.RoleBinding:
+		return roleBindingColumns(), one(o, roleBindingRow, now), true
+	case *rbacv1.RoleBindingList:
+		return roleBindingColumns(), each(o.Items, roleBindingRow, now), true
+	case *rbacv1.ClusterRoleBinding:
+		return roleBindingColumns(), one(o, clusterRoleBindingRow, now), true
+	case *rbacv1.ClusterRoleBindingList:
+		return roleBindingColumns(), each(o.Items, clusterRoleBindingRow, now), true
 	case *coordinationv1.Lease:
 		return leaseColumns(), one(o, leaseRow, now), true
 	case *coordinationv1.LeaseList:

@@ -2,6 +2,7 @@ package etcd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
@@ -19,10 +20,17 @@ const dialTimeout = 5 * time.Second
 // linearizable read (so a quorum is up) before ctx ends. The client lives
 // until its Close, not until ctx ends. Errors are logged to stderr.
 func Dial(ctx context.Context, endpoints []string) (*clientv3.Client, error) {
+	return DialTLS(ctx, endpoints, nil)
+}
+
+// DialTLS is Dial over TLS with tlsCfg (CA and client certificate, as
+// kube-apiserver's --etcd-cafile/--etcd-certfile/--etcd-keyfile); nil
+// tlsCfg is Dial.
+func DialTLS(ctx context.Context, endpoints []string, tlsCfg *tls.Config) (*clientv3.Client, error) {
 	if len(endpoints) == 0 {
 		return nil, errors.New("etcd: dialing: no endpoints")
 	}
-	client, err := newClient(ctx, endpoints, nil)
+	client, err := newClient(ctx, endpoints, nil, tlsCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +43,7 @@ func Dial(ctx context.Context, endpoints []string) (*clientv3.Client, error) {
 
 // newClient returns a client for endpoints logging to lg (nil: errors only,
 // to stderr). It does not wait for a connection.
-func newClient(ctx context.Context, endpoints []string, lg *zap.Logger) (*clientv3.Client, error) {
+func newClient(ctx context.Context, endpoints []string, lg *zap.Logger, tlsCfg *tls.Config) (*clientv3.Client, error) {
 	if lg == nil {
 		var err error
 		if lg, err = logutil.CreateDefaultZapLogger(zap.ErrorLevel); err != nil {
@@ -49,6 +57,7 @@ func newClient(ctx context.Context, endpoints []string, lg *zap.Logger) (*client
 		DialKeepAliveTimeout: 10 * time.Second,
 		Context:              context.WithoutCancel(ctx),
 		Logger:               lg.Named("etcd-client"),
+		TLS:                  tlsCfg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd: connecting to %v: %w", endpoints, err)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -43,7 +45,15 @@ type EmbeddedConfig struct {
 	// Logger receives the server's and the client's logs (default: errors
 	// only, to stderr). zap.NewNop() silences them.
 	Logger *zap.Logger
+	// SocketDir, if set, is where the client endpoint listens: a unix
+	// socket (SocketDir/etcd.sock) in a directory made 0700, so that only
+	// this process's user reaches the store (no loopback port that any
+	// local user or hostNetwork pod could dial). Empty: a loopback port.
+	SocketDir string
 }
+
+// SocketName is the client socket's file name under SocketDir.
+const SocketName = "etcd.sock"
 
 // Embedded is an etcd server running in this process, listening on
 // loopback ports chosen by the OS, with a client connected to it.
@@ -84,9 +94,13 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 
 	endpoints := make([]string, 0, len(e.Clients))
 	for _, l := range e.Clients {
+		if cfg.SocketDir != "" {
+			endpoints = append(endpoints, "unix://"+l.Addr().String())
+			continue
+		}
 		endpoints = append(endpoints, "http://"+l.Addr().String())
 	}
-	client, err := newClient(ctx, endpoints, lg)
+	client, err := newClient(ctx, endpoints, lg, nil)
 	if err != nil {
 		stopping.Store(true)
 		e.Close()
@@ -125,6 +139,19 @@ func embedConfig(cfg EmbeddedConfig, stopping *atomic.Bool) (*embed.Config, *zap
 	// port 0, and stays the same across restarts.
 	loopback := []url.URL{{Scheme: "http", Host: "127.0.0.1:0"}}
 	ecfg.ListenClientUrls, ecfg.AdvertiseClientUrls = loopback, loopback
+	if cfg.SocketDir != "" {
+		if err := os.MkdirAll(cfg.SocketDir, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("etcd: creating the socket dir: %w", err)
+		}
+		// MkdirAll keeps the mode of an existing dir: tighten it.
+		if err := os.Chmod(cfg.SocketDir, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("etcd: securing the socket dir: %w", err)
+		}
+		sock := []url.URL{{Scheme: "unix", Path: filepath.Join(cfg.SocketDir, SocketName)}}
+		// The advertised URL is only published (a single member has no
+		// one to tell), and etcd insists on host:port there.
+		ecfg.ListenClientUrls = sock
+	}
 	ecfg.ListenPeerUrls, ecfg.AdvertisePeerUrls = loopback, loopback
 	ecfg.InitialCluster = cfg.Name + "=" + loopback[0].String()
 	// The gateway dials the configured client address, which is port 0.

@@ -1,0 +1,37 @@
+package app
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/berth-dev/berth/internal/pki"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// UserKubeconfig returns a kubeconfig for user (in groups) with a client
+// certificate signed by the cluster CA under dataDir. server defaults to
+// the server of the admin kubeconfig berth wrote there. What the user may
+// do is up to RBAC: bind roles to the user or group name.
+func UserKubeconfig(dataDir, user string, groups []string, server string) ([]byte, error) {
+	if user == "" {
+		return nil, fmt.Errorf("--user is required")
+	}
+	if server == "" {
+		admin, err := clientcmd.LoadFromFile(KubeconfigPath(dataDir))
+		if err != nil {
+			return nil, fmt.Errorf("reading the server address from %s: %w (start berth server first, or pass --server)", KubeconfigPath(dataDir), err)
+		}
+		for _, c := range admin.Clusters {
+			server = c.Server
+		}
+	}
+	bundle, err := pki.LoadCA(filepath.Join(dataDir, "pki"))
+	if err != nil {
+		return nil, err
+	}
+	certPEM, keyPEM, err := bundle.IssueClient(user, groups...)
+	if err != nil {
+		return nil, fmt.Errorf("signing a certificate for %s: %w", user, err)
+	}
+	return kubeconfigBytes(server, bundle.CAPEM, certPEM, keyPEM, user)
+}
