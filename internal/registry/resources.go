@@ -48,6 +48,9 @@ func Resources() *Registry {
 		withValidation(nodes(), noC, noU),
 		withValidation(leases(), leC, leU),
 		withValidation(endpointSlices(), esC, esU),
+		deployments(), replicaSets(), statefulSets(), daemonSets(), controllerRevisions(),
+		jobs(), cronJobs(),
+		podDisruptionBudgets(),
 	)
 }
 
