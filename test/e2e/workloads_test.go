@@ -160,6 +160,13 @@ spec:
         envFrom: [{configMapRef: {name: app-config}}, {secretRef: {name: app-secret}}]
         ports: [{containerPort: 8080}]
         readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: app, namespace: %[1]s}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: app}}
 `, ns, v1)
 		s.addSecret("s3cret-value")
 		s.mustKubectlIn(t, manifest, "apply", "-f", "-")
@@ -171,10 +178,21 @@ spec:
 			}
 			return nil
 		})
-		// A second apply of the same file changes nothing.
+		// The disruption controller keeps the budget: 2 healthy, 1 needed.
+		eventually(t, 30*time.Second, func() error {
+			r := row(s.mustKubectl(t, "-n", ns, "get", "pdb", "app"), "app")
+			if len(r) < 4 || r[1] != "1" || r[2] != "N/A" || r[3] != "1" {
+				return fmt.Errorf("kubectl get pdb: %q, want MIN AVAILABLE 1, MAX UNAVAILABLE N/A, ALLOWED DISRUPTIONS 1", r)
+			}
+			return nil
+		})
 		out, _ := s.mustKubectlIn(t, manifest, "apply", "-f", "-")
 		if !strings.Contains(out, "deployment.apps/app unchanged") {
 			t.Errorf("re-apply: %q", out)
+		}
+		// Server-side apply takes the workload kinds too.
+		if out, _ := s.mustKubectlIn(t, manifest, "apply", "--server-side", "--force-conflicts", "-f", "-"); !strings.Contains(out, "deployment.apps/app serverside-applied") {
+			t.Errorf("server-side apply: %q", out)
 		}
 		s.mustKubectlIn(t, manifest, "delete", "-f", "-", "--grace-period=1")
 		eventually(t, 40*time.Second, func() error {
@@ -415,6 +433,49 @@ spec:
 		if phase := s.mustKubectl(t, "-n", ns, "get", "pods", "-l", "app=orphan", "-o", "jsonpath={.items[*].status.phase}"); phase != "Running" {
 			t.Errorf("orphaned pods: phase %q, want Running", phase)
 		}
+	})
+
+	t.Run("ReplicaSetAdoptsAndReleases", func(t *testing.T) {
+		t.Parallel()
+		ns := "adopt"
+		s.namespace(t, ns)
+		s.apply(t, fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata: {name: stray, namespace: %[1]s, labels: {app: adopt}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers: [{name: web, image: %[2]s}]
+`, ns, v1))
+		s.waitPod(t, ns, "stray", "{.status.phase}", "Running", 60*time.Second)
+		s.apply(t, fmt.Sprintf(`
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: adopt, namespace: %[1]s}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: adopt}}
+  template:
+    metadata: {labels: {app: adopt}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: web, image: %[2]s}]
+`, ns, v1))
+		// The matching orphan is adopted instead of a new pod being made.
+		s.waitPod(t, ns, "stray", "{.metadata.ownerReferences[0].name}", "adopt", 30*time.Second)
+		if pods := s.mustKubectl(t, "-n", ns, "get", "pods", "-o", "name"); strings.TrimSpace(pods) != "pod/stray" {
+			t.Errorf("pods after adoption: %q, want only pod/stray", pods)
+		}
+		// Relabelled, it is released and replaced.
+		s.mustKubectl(t, "-n", ns, "label", "pod", "stray", "app=other", "--overwrite")
+		s.waitPod(t, ns, "stray", "{.metadata.ownerReferences}", "", 30*time.Second)
+		eventually(t, 30*time.Second, func() error {
+			out := s.mustKubectl(t, "-n", ns, "get", "pods", "-l", "app=adopt", "-o", "jsonpath={.items[*].metadata.ownerReferences[0].name}")
+			if out != "adopt" {
+				return fmt.Errorf("pods owned by the ReplicaSet: %q, want one", out)
+			}
+			return nil
+		})
 	})
 
 	t.Run("BadInput", func(t *testing.T) {
