@@ -54,6 +54,7 @@ func (b *berth) rollingUpdate(ctx context.Context, n int) (time.Duration, error)
 		return 0, err
 	}
 	var gen int64
+	b.minAvailable = int32(n)
 	took, err := b.timeDeployment(ctx, func() error {
 		patch := []byte(`{"spec":{"template":{"metadata":{"annotations":{"bench/rollout":"2"}}}}}`)
 		got, err := deploys.Patch(ctx, deploymentName, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
@@ -63,13 +64,20 @@ func (b *berth) rollingUpdate(ctx context.Context, n int) (time.Duration, error)
 		return err
 	}, func(d *appsv1.Deployment) bool {
 		st := d.Status
+		if st.AvailableReplicas < b.minAvailable {
+			b.minAvailable = st.AvailableReplicas
+		}
 		return gen != 0 && st.ObservedGeneration >= gen && st.UpdatedReplicas == int32(n) &&
 			st.AvailableReplicas == int32(n) && st.Replicas == int32(n)
 	})
 	if err != nil {
 		return 0, err
 	}
-	benchkit.Progress("berth: rolling update of %d replicas (maxSurge 1, maxUnavailable 1) done %s after the template change; deleting it", n, benchkit.Dur(took))
+	benchkit.Progress("berth: rolling update of %d replicas (maxSurge 1, maxUnavailable 1) done %s after the template change, "+
+		"never fewer than %d available; deleting it", n, benchkit.Dur(took), b.minAvailable)
+	if b.minAvailable < int32(n)-1 {
+		return 0, fmt.Errorf("rolling update: only %d of %d replicas available at one point, below what maxUnavailable 1 allows", b.minAvailable, n)
+	}
 	return took, b.deleteDeployment(ctx)
 }
 
