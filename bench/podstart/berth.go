@@ -63,6 +63,9 @@ type berth struct {
 	tr   *benchkit.Tracker
 	pods typedcorev1.PodInterface
 
+	// minAvailable is the fewest available replicas the rolling update showed.
+	minAvailable int32
+
 	sent    *sentConfig // what berth sent for its first pod; nil when containerd would not tell
 	sentErr error       // why sent is nil
 }

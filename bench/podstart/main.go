@@ -96,6 +96,8 @@ type results struct {
 	berthSeq, floorSeq     []podTiming
 	berthBurst, floorBurst []podTiming
 	berthAll, floorAll     time.Duration // first start → last running, at once
+	berthDeploy            time.Duration // a Deployment of burst replicas: create → all ready
+	berthRollout           time.Duration // rolloutReplicas replicas rolled over (maxSurge 1, maxUnavailable 1)
 
 	idle, busy, after memSample // before any pod; berth's burst running; after it was deleted
 
@@ -151,6 +153,14 @@ func measure(ctx context.Context, cfg config, e *env, img benchkit.Image, floorD
 
 	benchkit.Progress("berth: %d pods at once", cfg.burst)
 	if r.berthBurst, r.berthAll, r.busy, r.after, err = b.burst(ctx, cfg.burst); err != nil {
+		return nil, fmt.Errorf("berth: %w", err)
+	}
+	benchkit.Progress("berth: one Deployment of %d replicas", cfg.burst)
+	if r.berthDeploy, err = b.deployment(ctx, cfg.burst); err != nil {
+		return nil, fmt.Errorf("berth: %w", err)
+	}
+	benchkit.Progress("berth: rolling update of a Deployment of %d replicas", rolloutReplicas)
+	if r.berthRollout, err = b.rollingUpdate(ctx, rolloutReplicas); err != nil {
 		return nil, fmt.Errorf("berth: %w", err)
 	}
 	benchkit.Progress("floor: %d pods at once", cfg.burst)

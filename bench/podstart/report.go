@@ -51,6 +51,10 @@ func report(w io.Writer, cfg config, m machine, img benchkit.Image, r *results) 
 		benchkit.Dur(fBurst.Pct(50)), benchkit.Dur(fBurst.Pct(99)), benchkit.Ratio(bBurst.Pct(50), fBurst.Pct(50), 2))
 	p("| %d pods at once: first create → all Running | %s | – | %s | – | %s |\n", cfg.burst,
 		benchkit.Dur(r.berthAll), benchkit.Dur(r.floorAll), benchkit.Ratio(r.berthAll, r.floorAll, 2))
+	p("| one Deployment of %d replicas: create → %d ready | %s | – | – | – | %s of berth's %d at once (target ≤ 1.3) |\n", cfg.burst, cfg.burst,
+		benchkit.Dur(r.berthDeploy), benchkit.Ratio(r.berthDeploy, r.berthAll, 2), cfg.burst)
+	p("| rolling update of %d replicas (maxSurge 1, maxUnavailable 1): template change → all updated and available | %s | – | – | – | %s of %d × berth's one-at-a-time p50 (target ≤ 1.5) |\n",
+		rolloutReplicas, benchkit.Dur(r.berthRollout), benchkit.Ratio(r.berthRollout, time.Duration(rolloutReplicas)*bSeq.Pct(50), 2), rolloutReplicas)
 	p("\nTarget (DESIGN): berth p50 within %.1f× of the floor — one at a time: %s; %d at once: %s.\n",
 		target, verdict(bSeq.Pct(50), fSeq.Pct(50)), cfg.burst, verdict(bBurst.Pct(50), fBurst.Pct(50)))
 	p("First pod (image pull included, not in the table): berth %s; the floor's first pod (image present) %s.\n\n",

@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
@@ -138,10 +137,14 @@ func (s *Server) deleteOnce(ctx context.Context, res *registry.Resource, namespa
 	dryRun := len(opts.DryRun) > 0
 	rev := revisionOf(current)
 	grace := s.gracePeriod(ctx, res, current, opts)
-	finalizers := len(m.GetFinalizers()) > 0 || hasNamespaceFinalizers(current)
+	gcChanged, gcFinalizers := garbageCollectionFinalizers(res, m, opts)
+	finalizers := len(gcFinalizers) > 0 || hasNamespaceFinalizers(current)
 	if grace > 0 || finalizers {
 		updated := current.DeepCopyObject()
 		um, _ := meta.Accessor(updated)
+		if gcChanged {
+			um.SetFinalizers(gcFinalizers)
+		}
 		now := metav1.NewTime(time.Now())
 		if um.GetDeletionTimestamp() == nil {
 			ts := metav1.NewTime(now.Add(time.Duration(grace) * time.Second))
@@ -152,7 +155,7 @@ func (s *Server) deleteOnce(ctx context.Context, res *registry.Resource, namespa
 			ts := metav1.NewTime(now.Add(time.Duration(grace) * time.Second))
 			um.SetDeletionTimestamp(&ts)
 			um.SetDeletionGracePeriodSeconds(&grace)
-		} else if !finalizers || grace == 0 {
+		} else if (!finalizers || grace == 0) && !gcChanged {
 			return current, nil
 		}
 		if ns, ok := updated.(*corev1.Namespace); ok {
@@ -173,16 +176,9 @@ func (s *Server) deleteOnce(ctx context.Context, res *registry.Resource, namespa
 	if dryRun {
 		return current, nil
 	}
-	deleted, err := s.objs.remove(ctx, res, namespace, name, rev)
-	if err != nil {
-		return nil, err
-	}
-	policy := metav1.DeletePropagationBackground
-	if opts.PropagationPolicy != nil {
-		policy = *opts.PropagationPolicy
-	}
-	s.collectDependents(ctx, m.GetNamespace(), m.GetUID(), policy)
-	return deleted, nil
+	// Dependents are the garbage collector's: it deletes those whose owners
+	// are all gone (Background), as Kubernetes does.
+	return s.objs.remove(ctx, res, namespace, name, rev)
 }
 
 func equalObjects(a, b runtime.Object) bool {
@@ -212,44 +208,4 @@ func (s *Server) gracePeriod(ctx context.Context, res *registry.Resource, obj ru
 		return 0
 	}
 	return grace
-}
-
-// collectDependents deletes (or orphans) the objects in namespace whose
-// ownerReferences name uid: the garbage collector's work, done at once.
-func (s *Server) collectDependents(ctx context.Context, namespace string, uid types.UID, policy metav1.DeletionPropagation) {
-	if namespace == "" {
-		return
-	}
-	for _, res := range s.reg.All() {
-		if !res.Namespaced {
-			continue
-		}
-		items, _, err := s.objs.list(ctx, res, namespace)
-		if err != nil {
-			continue
-		}
-		for _, it := range items {
-			m, _ := meta.Accessor(it)
-			owned := false
-			var kept []metav1.OwnerReference
-			for _, ref := range m.GetOwnerReferences() {
-				if ref.UID == uid {
-					owned = true
-				} else {
-					kept = append(kept, ref)
-				}
-			}
-			if !owned {
-				continue
-			}
-			if policy == metav1.DeletePropagationOrphan || len(kept) > 0 {
-				c := it.DeepCopyObject()
-				cm, _ := meta.Accessor(c)
-				cm.SetOwnerReferences(kept)
-				_, _ = s.objs.update(ctx, res, c, revisionOf(it))
-				continue
-			}
-			_, _ = s.deleteObject(ctx, res, m.GetNamespace(), m.GetName(), &metav1.DeleteOptions{PropagationPolicy: &policy})
-		}
-	}
 }

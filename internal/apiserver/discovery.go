@@ -14,6 +14,7 @@ var allVerbs = metav1.Verbs{"create", "delete", "deletecollection", "get", "list
 // subresourceVerbs says what each subresource answers to.
 var subresourceVerbs = map[string]metav1.Verbs{
 	"status":      {"get", "patch", "update"},
+	"scale":       {"get", "patch", "update"},
 	"binding":     {"create"},
 	"token":       {"create"},
 	"finalize":    {"update"},
@@ -48,13 +49,20 @@ func (s *Server) resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 				kind = "Binding"
 			case "token":
 				kind = "TokenRequest"
+			case "scale":
+				kind = "Scale"
 			case "log", "exec", "attach", "portforward", "proxy":
 				kind = map[string]string{"log": "Pod", "exec": "PodExecOptions", "attach": "PodAttachOptions",
 					"portforward": "PodPortForwardOptions", "proxy": r.Kind + "ProxyOptions"}[sub]
 			}
-			list.APIResources = append(list.APIResources, metav1.APIResource{
+			ar := metav1.APIResource{
 				Name: r.Name + "/" + sub, Namespaced: r.Namespaced, Kind: kind, Verbs: subresourceVerbs[sub],
-			})
+			}
+			if sub == "scale" {
+				// The scale client and autoscalers find the Scale's group here.
+				ar.Group, ar.Version = "autoscaling", "v1"
+			}
+			list.APIResources = append(list.APIResources, ar)
 		}
 	}
 	sort.SliceStable(list.APIResources, func(i, j int) bool { return list.APIResources[i].Name < list.APIResources[j].Name })

@@ -97,11 +97,17 @@ func toTable(r *registry.Resource, obj runtime.Object, includeObject string) (*m
 }
 
 func partialMetadata(r *registry.Resource, obj runtime.Object) *metav1.PartialObjectMetadata {
-	m, _ := meta.Accessor(obj)
 	pm := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{Kind: "PartialObjectMetadata", APIVersion: "meta.k8s.io/v1"}}
-	if om, ok := m.(*metav1.ObjectMeta); ok {
-		pm.ObjectMeta = *om
-	} else if acc, err := meta.Accessor(obj); err == nil {
+	// Typed objects give their whole ObjectMeta (owner references,
+	// finalizers and deletion timestamp included: the garbage collector
+	// reads them here).
+	if oma, ok := obj.(metav1.ObjectMetaAccessor); ok {
+		if om, ok := oma.GetObjectMeta().(*metav1.ObjectMeta); ok {
+			pm.ObjectMeta = *om
+			return pm
+		}
+	}
+	if acc, err := meta.Accessor(obj); err == nil {
 		pm.ObjectMeta = metav1.ObjectMeta{Name: acc.GetName(), Namespace: acc.GetNamespace(), UID: acc.GetUID(),
 			ResourceVersion: acc.GetResourceVersion(), Labels: acc.GetLabels(), Annotations: acc.GetAnnotations(),
 			CreationTimestamp: acc.GetCreationTimestamp()}

@@ -21,6 +21,9 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 	case "log", "exec", "attach", "portforward", "proxy":
 		s.serveNodeProxy(w, r, info)
 		return
+	case "scale":
+		s.serveScale(w, r, info)
+		return
 	case "binding":
 		if info.verb != "create" {
 			writeError(w, methodNotSupported(info.res.GVR().GroupResource(), info.verb))

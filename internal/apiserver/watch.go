@@ -95,15 +95,17 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 	send := func(t watch.EventType, obj runtime.Object) error {
 		var payload any = obj
 		switch {
-		case t == watch.Error || t == watch.Bookmark:
+		case t == watch.Error:
+		case out == outPartialMetadata:
+			// Bookmarks too: a metadata client decodes nothing else.
+			payload = partialMetadata(info.res, obj)
+		case t == watch.Bookmark:
 		case out == outTable:
 			tbl, err := toTable(info.res, obj, q.Get("includeObject"))
 			if err != nil {
 				return err
 			}
 			payload = tbl
-		case out == outPartialMetadata:
-			payload = partialMetadata(info.res, obj)
 		}
 		if err := enc.Encode(watchEvent{Type: t, Object: payload}); err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-dev/berth/internal/controllers/endpoints"
 	"github.com/berth-dev/berth/internal/controllers/namespace"
 	"github.com/berth-dev/berth/internal/controllers/serviceaccount"
+	"github.com/berth-dev/berth/internal/controllers/workloads"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/storage"
 	corev1 "k8s.io/api/core/v1"
@@ -119,5 +120,6 @@ func (c controllerSet) runners() map[string]func(context.Context) error {
 		"bootstrap-controller":      b.Run,
 		"binder":                    binder.New(c.client, binder.Config{Logger: c.log}).Run,
 		"endpoints-controllers":     endpoints.New(c.client, endpoints.Config{Logger: c.log}).Run,
+		"workload-controllers":      workloads.New(c.client, workloads.Config{RESTConfig: c.restConfig, Logger: c.log}).Run,
 	}
 }

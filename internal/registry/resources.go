@@ -58,6 +58,9 @@ func Resources() *Registry {
 		localSubjectAccessReviews(),
 		selfSubjectReviews(),
 		tokenReviews(),
+		deployments(), replicaSets(), statefulSets(), daemonSets(), controllerRevisions(),
+		jobs(), cronJobs(),
+		podDisruptionBudgets(),
 	)
 }
 

@@ -50,6 +50,9 @@ func Convert(obj runtime.Object, now time.Time) (*metav1.Table, error) {
 	}
 	cols, rows, ok := convertKnown(obj, now)
 	if !ok {
+		cols, rows, ok = convertWorkload(obj, now)
+	}
+	if !ok {
 		return defaultTable(obj)
 	}
 	table := &metav1.Table{ColumnDefinitions: cols, Rows: rows}
