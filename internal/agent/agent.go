@@ -168,6 +168,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	probeCtx, stopProbes := context.WithCancel(ctx)
 	defer stopProbes()
 	go func() { _ = a.probes.Run(probeCtx) }()
+	rot := &logRotator{rt: a.cfg.Runtime, maxSize: logMaxSize, maxFiles: logMaxFiles, now: time.Now, warn: a.log.Warn}
+	go func() { _ = rot.Run(probeCtx, logMonitorInterval) }()
 
 	for {
 		if err := a.registerNode(ctx); err == nil {
