@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -175,4 +177,143 @@ spec:
 			t.Errorf("warn mode: err %v, stderr:\n%s", err, stderr)
 		}
 	})
+
+	t.Run("TerminationMessageFileBounded", func(t *testing.T) {
+		t.Parallel()
+		ns := "sec-termmsg"
+		s.namespace(t, ns)
+		before := rssKiB(t, s.cmd.Process.Pid)
+		// 384 MiB in the termination-message file; the agent reads it on
+		// every status update of the exited container.
+		s.apply(t, fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata: {name: bigmsg, namespace: %s}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: app
+    image: %s
+    command: ["sh", "-c", "head -c 402653184 /dev/zero > /dev/termination-log; echo done-marker >> /dev/termination-log; exit 3"]
+`, ns, image))
+		s.waitPod(t, ns, "bigmsg", "{.status.phase}", "Failed", 90*time.Second)
+		msg := s.podField(t, ns, "bigmsg", "{.status.containerStatuses[0].state.terminated.message}")
+		if !strings.HasSuffix(msg, "done-marker\n") {
+			t.Errorf("message does not end with the file's end: %q", msg[max(0, len(msg)-40):])
+		}
+		// A few more status updates.
+		s.mustKubectl(t, "-n", ns, "label", "pod", "bigmsg", "poke=1")
+		time.Sleep(2 * time.Second)
+		after := rssKiB(t, s.cmd.Process.Pid)
+		if after-before > 96<<10 {
+			t.Errorf("berth's RSS grew from %d KiB to %d KiB reading a 384 MiB termination-message file", before, after)
+		}
+	})
+
+	t.Run("SubPathSymlinkSwap", func(t *testing.T) {
+		t.Parallel()
+		ns := "sec-subpath"
+		s.namespace(t, ns)
+		hostDir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(hostDir, "marker"), []byte("host-secret\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.apply(t, fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata: {name: swap, namespace: %s}
+spec:
+  initContainers:
+  - name: prepare
+    image: %s
+    command: ["sh", "-c", "mkdir -p /vol/sub && echo volume > /vol/sub/marker && while [ ! -e /vol/go ]; do sleep 0.2; done"]
+    volumeMounts: [{name: vol, mountPath: /vol}]
+  containers:
+  - name: reader
+    image: %s
+    command: ["sh", "-c", "cat /mnt/marker; exit 1"]
+    volumeMounts: [{name: vol, mountPath: /mnt, subPath: sub}]
+  volumes: [{name: vol, emptyDir: {}}]
+`, ns, image, image))
+		uid := ""
+		eventually(t, 60*time.Second, func() error {
+			if uid = s.podField(t, ns, "swap", "{.metadata.uid}"); uid == "" {
+				return fmt.Errorf("no pod yet")
+			}
+			return nil
+		})
+		vdir := filepath.Join(s.dataDir, "agent", "pods", ns+"_swap_"+uid, "volumes", "kubernetes.io~empty-dir", "vol")
+		eventually(t, 60*time.Second, func() error {
+			_, err := os.Stat(filepath.Join(vdir, "sub", "marker"))
+			return err
+		})
+		// The container's directory becomes a symlink to the host.
+		if err := os.Rename(filepath.Join(vdir, "sub"), filepath.Join(vdir, "moved")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(hostDir, filepath.Join(vdir, "sub")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(vdir, "go"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.waitPod(t, ns, "swap", "{.status.containerStatuses[0].state.waiting.reason}", "CreateContainerConfigError", 60*time.Second)
+		if got, want := s.podField(t, ns, "swap", "{.status.containerStatuses[0].state.waiting.message}"),
+			`failed to prepare subPath for volumeMount "vol" of container "reader"`; got != want {
+			t.Errorf("waiting message %q, want %q", got, want)
+		}
+		// Now swap back and forth while the agent retries: whatever it
+		// catches, the container never sees the host's file.
+		stop := make(chan struct{})
+		swapped := make(chan struct{})
+		go func() {
+			defer close(swapped)
+			sub, dir, link := filepath.Join(vdir, "sub"), filepath.Join(vdir, "moved"), filepath.Join(vdir, "link")
+			_ = os.Symlink(hostDir, link)
+			_ = os.Remove(sub)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_ = os.Rename(dir, sub)  // sub is the directory
+				_ = os.Rename(sub, dir)  // gone
+				_ = os.Rename(link, sub) // sub is the symlink
+				_ = os.Rename(sub, link) // gone
+			}
+		}()
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			if out, _, _ := s.kubectl("-n", ns, "logs", "swap", "-c", "reader"); strings.Contains(out, "host-secret") {
+				t.Fatalf("the container read the host's file through a swapped subPath: %q", out)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		close(stop)
+		<-swapped
+		if out, _, _ := s.kubectl("-n", ns, "logs", "swap", "-c", "reader", "--previous"); strings.Contains(out, "host-secret") {
+			t.Fatalf("the container read the host's file through a swapped subPath: %q", out)
+		}
+	})
+}
+
+// rssKiB is a process's resident set size.
+func rssKiB(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
 }
