@@ -191,6 +191,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}))
 	podInformer := factory.Core().V1().Pods()
 	a.pods = podInformer.Lister()
+	go a.runEviction(probeCtx, evictionInterval)
 	_, _ = podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { a.enqueue(obj) },
 		UpdateFunc: func(old, obj any) {

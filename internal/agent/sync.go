@@ -155,6 +155,12 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 		a.log.Warn("reading the runtime", "pod", podKey(pod), "err", err)
 		return false, 2 * time.Second
 	}
+	if msg, evicted := w.evictionPending(); msg != "" && !isTerminal(pod) {
+		w.evict(ctx, pod, rt, msg)
+		return false, resyncInterval
+	} else if evicted && !isTerminal(pod) {
+		return false, time.Second // the Failed status is on its way
+	}
 	if isTerminal(pod) {
 		// Finished pods keep no sandbox running.
 		if sb := rt.readySandbox(); sb != nil {
