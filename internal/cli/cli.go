@@ -21,7 +21,7 @@ func New() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serverCmd(), agentCmd(), explainCmd())
+	root.AddCommand(serverCmd(), agentCmd(), explainCmd(), resetCmd())
 	return root
 }
 
