@@ -64,7 +64,7 @@ type AttemptReport struct {
 	// anonymous pull.
 	CredentialKey string `json:"credentialKey,omitempty"`
 	Secret        string `json:"secret,omitempty"` // namespace/name
-	Username      string `json:"username,omitempty"`
+	// (No user name: some registries use a token as the user name.)
 	Result        string `json:"result"` // "success" or "failed"
 	Error         string `json:"error,omitempty"`
 	// Class is the registry's answer, classified: unauthorized, forbidden,
