@@ -26,6 +26,7 @@ import (
 	listerscorev1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/kubernetes/pkg/security/apparmor"
 )
 
 // Config is what the agent needs. Client, Runtime, NodeName and DataDir
@@ -83,6 +84,8 @@ type Agent struct {
 	lastPLEG map[string]string
 	// rtName is the runtime's name for container IDs ("containerd").
 	rtName string
+	// appArmor checks pods' AppArmor profiles against the host (admit.go).
+	appArmor apparmor.Validator
 }
 
 // runtimeName is the CRI runtime's name, asked once.
@@ -114,6 +117,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: cfg.Log, nodeIP: cfg.NodeIP, kubeletPort: cfg.KubeletPort,
 		ready: make(chan struct{}), workers: map[types.UID]*podWorker{}, backoff: newBackoff(), lastPLEG: map[string]string{}}
 	a.volumes = cfg.Volumes
+	a.appArmor = apparmor.NewValidator()
 	pm, err := prober.New(prober.Config{Runtime: cfg.Runtime, KubeletVersion: KubeletVersion, Log: cfg.Log,
 		OnChange: func(uid types.UID) {
 			a.mu.Lock()

@@ -161,3 +161,46 @@ func TestAgentRunAsNonRootRootImage(t *testing.T) {
 		t.Errorf("runAsUser %v, want the image's 1000", cfg.GetLinux().GetSecurityContext().GetRunAsUser())
 	}
 }
+
+func TestAdmitPod(t *testing.T) {
+	withSysctl := func(name string, hostNet bool) *corev1.Pod {
+		pod, _ := secPod(&corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{{Name: name, Value: "1"}}}, nil)
+		pod.Spec.HostNetwork = hostNet
+		return pod
+	}
+	for _, tc := range []struct {
+		name         string
+		pod          *corev1.Pod
+		reason, want string
+	}{
+		{name: "safe", pod: withSysctl("net.ipv4.tcp_syncookies", false)},
+		{name: "safe with slashes", pod: withSysctl("net/ipv4/ip_unprivileged_port_start", false)},
+		{name: "unsafe", pod: withSysctl("kernel.msgmax", false), reason: "SysctlForbidden", want: `forbidden sysctl: "kernel.msgmax" not allowlisted`},
+		{name: "net with host network", pod: withSysctl("net.ipv4.tcp_syncookies", true), reason: "SysctlForbidden",
+			want: `forbidden sysctl: "net.ipv4.tcp_syncookies" not allowed with host Net enabled`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reason, msg, ok := admitPod(tc.pod, nil)
+			if ok != (tc.reason == "") || reason != tc.reason || msg != tc.want {
+				t.Errorf("got %v %q %q, want %q %q", ok, reason, msg, tc.reason, tc.want)
+			}
+		})
+	}
+}
+
+func TestAgentRejectsUnsafeSysctl(t *testing.T) {
+	w := newWorld(t)
+	w.startAgent()
+	p := newTestPod("sysctl", corev1.RestartPolicyAlways)
+	p.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{{Name: "kernel.msgmax", Value: "1"}}}
+	pod := w.createPod(p)
+	got := w.waitPod(pod, "rejected", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+	want := `forbidden sysctl: "kernel.msgmax" not allowlisted`
+	if got.Status.Reason != "SysctlForbidden" || got.Status.Message != "Pod was rejected: "+want {
+		t.Errorf("reason %q message %q", got.Status.Reason, got.Status.Message)
+	}
+	w.waitEvent(pod, "SysctlForbidden: "+want)
+	if n := len(w.calls("RunPodSandbox")); n != 0 {
+		t.Errorf("%d sandboxes created for a rejected pod", n)
+	}
+}

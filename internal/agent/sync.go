@@ -155,6 +155,9 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 		a.log.Warn("reading the runtime", "pod", podKey(pod), "err", err)
 		return false, 2 * time.Second
 	}
+	if !isTerminal(pod) && !w.admitNew(ctx, pod, rt) {
+		return false, resyncInterval // rejected: Failed
+	}
 	if msg, evicted := w.evictionPending(); msg != "" && !isTerminal(pod) {
 		w.evict(ctx, pod, rt, msg)
 		return false, resyncInterval
