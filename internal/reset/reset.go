@@ -190,6 +190,9 @@ func (r *resetter) stopPods(ctx context.Context, procs []proc) {
 		if _, err := os.Stat(r.p.ConfigFile); err != nil {
 			return // never ran containerd: no pods
 		}
+		if len(r.uids) == 0 && len(shimPIDs(procs, r.p.Socket)) == 0 {
+			return // no pod left: no need to start containerd
+		}
 		if r.p.Binary == "" {
 			r.fail(errors.New("containerd is not installed: pods cannot be stopped through it; killing them instead"))
 			return
