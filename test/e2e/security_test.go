@@ -218,6 +218,53 @@ spec:
 			}
 		})
 
+		t.Run("ContainerLogRotated", func(t *testing.T) {
+			t.Parallel()
+			ns := "sec-logs"
+			s.namespace(t, ns)
+			// 3 × 24 MiB to stdout, 11 s apart: each burst is over the
+			// 10 MiB limit by the next 10 s check.
+			s.apply(t, fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata: {name: chatty, namespace: %s}
+spec:
+  containers:
+  - name: app
+    image: %s
+    command: ["sh", "-c", "for i in 1 2 3; do head -c 25165824 /dev/zero; echo; echo burst-$i; sleep 11; done; echo finished; sleep 3600"]
+`, ns, image))
+			s.waitPod(t, ns, "chatty", "{.status.phase}", "Running", 60*time.Second)
+			uid := s.podField(t, ns, "chatty", "{.metadata.uid}")
+			logDir := filepath.Join(s.dataDir, "agent", "pods", ns+"_chatty_"+uid, "logs", "app")
+			eventually(t, 60*time.Second, func() error {
+				out, _, _ := s.kubectl("-n", ns, "logs", "chatty", "--tail=1")
+				if strings.TrimSpace(out) != "finished" {
+					return fmt.Errorf("last line %q", strings.TrimSpace(out))
+				}
+				return nil
+			})
+			entries, err := os.ReadDir(logDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			var total int64
+			rotated := false
+			for _, e := range entries {
+				info, _ := e.Info()
+				total += info.Size()
+				names = append(names, fmt.Sprintf("%s (%d)", e.Name(), info.Size()))
+				rotated = rotated || strings.Contains(e.Name(), ".log.")
+			}
+			if !rotated || len(entries) > 5 {
+				t.Errorf("log files %v: want rotated files, at most 5", names)
+			}
+			if total > 40<<20 {
+				t.Errorf("the container's logs take %d bytes on disk (%v); 72 MiB were written", total, names)
+			}
+		})
+
 		t.Run("SubPathSymlinkSwap", func(t *testing.T) {
 			t.Parallel()
 			ns := "sec-subpath"
