@@ -26,6 +26,7 @@ import (
 	listerscorev1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/kubernetes/pkg/security/apparmor"
 )
 
 // Config is what the agent needs. Client, Runtime, NodeName and DataDir
@@ -83,6 +84,8 @@ type Agent struct {
 	lastPLEG map[string]string
 	// rtName is the runtime's name for container IDs ("containerd").
 	rtName string
+	// appArmor checks pods' AppArmor profiles against the host (admit.go).
+	appArmor apparmor.Validator
 }
 
 // runtimeName is the CRI runtime's name, asked once.
@@ -114,6 +117,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: cfg.Log, nodeIP: cfg.NodeIP, kubeletPort: cfg.KubeletPort,
 		ready: make(chan struct{}), workers: map[types.UID]*podWorker{}, backoff: newBackoff(), lastPLEG: map[string]string{}}
 	a.volumes = cfg.Volumes
+	a.appArmor = apparmor.NewValidator()
 	pm, err := prober.New(prober.Config{Runtime: cfg.Runtime, KubeletVersion: KubeletVersion, Log: cfg.Log,
 		OnChange: func(uid types.UID) {
 			a.mu.Lock()
@@ -168,6 +172,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	probeCtx, stopProbes := context.WithCancel(ctx)
 	defer stopProbes()
 	go func() { _ = a.probes.Run(probeCtx) }()
+	rot := &logRotator{rt: a.cfg.Runtime, maxSize: logMaxSize, maxFiles: logMaxFiles, now: time.Now, warn: a.log.Warn}
+	go func() { _ = rot.Run(probeCtx, logMonitorInterval) }()
 
 	for {
 		if err := a.registerNode(ctx); err == nil {
@@ -189,6 +195,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}))
 	podInformer := factory.Core().V1().Pods()
 	a.pods = podInformer.Lister()
+	go a.runEviction(probeCtx, evictionInterval)
 	_, _ = podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { a.enqueue(obj) },
 		UpdateFunc: func(old, obj any) {

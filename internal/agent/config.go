@@ -42,6 +42,9 @@ func (a *Agent) sandboxConfig(pod *corev1.Pod, attempt int) (*runtimeapi.PodSand
 			},
 		},
 	}
+	if err := sandboxSecurity(pod, cfg.Linux); err != nil {
+		return nil, err
+	}
 	if pod.Spec.HostNetwork {
 		cfg.Hostname = ""
 	}
@@ -145,6 +148,17 @@ func (a *Agent) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.
 	if err != nil {
 		return nil, err
 	}
+	uid, username, err := a.imageUser(ctx, imageRef)
+	if err != nil {
+		return nil, err
+	}
+	if err := verifyRunAsNonRoot(pod, c, uid, username); err != nil {
+		return nil, err
+	}
+	linux := a.linuxContainerConfig(pod, c)
+	if linux.SecurityContext, err = a.containerSecurityContext(pod, c, uid, username); err != nil {
+		return nil, err
+	}
 	command, args := env.Expand(c.Command), env.Expand(c.Args)
 	if err := env.CheckExec(c.Name, append(slices.Clone(command), args...), execLimit()); err != nil {
 		return nil, err
@@ -167,7 +181,7 @@ func (a *Agent) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.
 		Stdin:     c.Stdin,
 		StdinOnce: c.StdinOnce,
 		Tty:       c.TTY,
-		Linux:     a.linuxContainerConfig(pod, c),
+		Linux:     linux,
 	}
 	for k, v := range killAnnotations(pod, c) {
 		cfg.Annotations[k] = v
@@ -207,42 +221,5 @@ func (a *Agent) linuxContainerConfig(pod *corev1.Pod, c *corev1.Container) *runt
 	default:
 		res.OomScoreAdj = 0
 	}
-	sc := &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: namespaceOptions(pod)}
-	if s := c.SecurityContext; s != nil {
-		if s.Privileged != nil {
-			sc.Privileged = *s.Privileged
-		}
-		if s.RunAsUser != nil {
-			sc.RunAsUser = &runtimeapi.Int64Value{Value: *s.RunAsUser}
-		}
-		if s.RunAsGroup != nil {
-			sc.RunAsGroup = &runtimeapi.Int64Value{Value: *s.RunAsGroup}
-		}
-		if s.ReadOnlyRootFilesystem != nil {
-			sc.ReadonlyRootfs = *s.ReadOnlyRootFilesystem
-		}
-		if s.Capabilities != nil {
-			caps := &runtimeapi.Capability{}
-			for _, c := range s.Capabilities.Add {
-				caps.AddCapabilities = append(caps.AddCapabilities, string(c))
-			}
-			for _, c := range s.Capabilities.Drop {
-				caps.DropCapabilities = append(caps.DropCapabilities, string(c))
-			}
-			sc.Capabilities = caps
-		}
-		if s.AllowPrivilegeEscalation != nil {
-			sc.NoNewPrivs = !*s.AllowPrivilegeEscalation
-		}
-	}
-	if psc := pod.Spec.SecurityContext; psc != nil {
-		if sc.RunAsUser == nil && psc.RunAsUser != nil {
-			sc.RunAsUser = &runtimeapi.Int64Value{Value: *psc.RunAsUser}
-		}
-		if sc.RunAsGroup == nil && psc.RunAsGroup != nil {
-			sc.RunAsGroup = &runtimeapi.Int64Value{Value: *psc.RunAsGroup}
-		}
-		sc.SupplementalGroups = append(sc.SupplementalGroups, psc.SupplementalGroups...)
-	}
-	return &runtimeapi.LinuxContainerConfig{Resources: res, SecurityContext: sc}
+	return &runtimeapi.LinuxContainerConfig{Resources: res}
 }

@@ -246,7 +246,10 @@ func TestLinuxContainerConfigSecurityContext(t *testing.T) {
 	pod := &corev1.Pod{Spec: corev1.PodSpec{HostIPC: true, SecurityContext: &corev1.PodSecurityContext{
 		RunAsUser: ptr.To[int64](1000), RunAsGroup: ptr.To[int64](2000), SupplementalGroups: []int64{3000, 3001}}}}
 
-	sc := a.linuxContainerConfig(pod, &corev1.Container{Name: "c"}).SecurityContext
+	sc, err := a.containerSecurityContext(pod, &corev1.Container{Name: "c"}, ptr.To[int64](0), "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if sc.RunAsUser.GetValue() != 1000 || sc.RunAsGroup.GetValue() != 2000 || !slices.Equal(sc.SupplementalGroups, []int64{3000, 3001}) {
 		t.Errorf("pod-level fallback: user %v group %v groups %v", sc.RunAsUser, sc.RunAsGroup, sc.SupplementalGroups)
 	}
@@ -258,18 +261,20 @@ func TestLinuxContainerConfigSecurityContext(t *testing.T) {
 	}
 
 	c := &corev1.Container{Name: "c", SecurityContext: &corev1.SecurityContext{
-		RunAsUser: ptr.To[int64](0), Privileged: ptr.To(true), ReadOnlyRootFilesystem: ptr.To(true),
+		RunAsUser: ptr.To[int64](0), ReadOnlyRootFilesystem: ptr.To(true),
 		AllowPrivilegeEscalation: ptr.To(false),
 		Capabilities:             &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}, Drop: []corev1.Capability{"ALL"}},
 	}}
-	sc = a.linuxContainerConfig(pod, c).SecurityContext
+	if sc, err = a.containerSecurityContext(pod, c, ptr.To[int64](1), ""); err != nil {
+		t.Fatal(err)
+	}
 	if sc.RunAsUser.GetValue() != 0 || sc.RunAsUser == nil {
 		t.Errorf("container runAsUser 0 must win over the pod's 1000: %v", sc.RunAsUser)
 	}
 	if sc.RunAsGroup.GetValue() != 2000 {
 		t.Errorf("runAsGroup = %v, want the pod's 2000", sc.RunAsGroup)
 	}
-	if !sc.Privileged || !sc.ReadonlyRootfs || !sc.NoNewPrivs {
+	if sc.Privileged || !sc.ReadonlyRootfs || !sc.NoNewPrivs {
 		t.Errorf("privileged %v readonly %v noNewPrivs %v", sc.Privileged, sc.ReadonlyRootfs, sc.NoNewPrivs)
 	}
 	if !slices.Equal(sc.Capabilities.GetAddCapabilities(), []string{"NET_ADMIN"}) || !slices.Equal(sc.Capabilities.GetDropCapabilities(), []string{"ALL"}) {

@@ -2,8 +2,13 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -233,16 +238,20 @@ func (a *Agent) stateOf(st *runtimeapi.ContainerStatus, runtimeName string) core
 	return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
 }
 
-// terminationMessage reads the container's termination message file, or
-// for FallbackToLogsOnError with a failure, the end of its log.
+// terminationMessage is the kubelet's getTerminationMessage: the last
+// 4096 bytes of the container's termination message file, or for
+// FallbackToLogsOnError with a failure and an empty file, the last 2048
+// bytes of the last 80 log lines. Both reads are bounded: the container
+// owns these files and may make them as large as its disk allows.
 func terminationMessage(st *runtimeapi.ContainerStatus) string {
 	anno := st.GetAnnotations()
 	if p := anno[annoTerminationHostPath]; p != "" {
-		if b, err := os.ReadFile(p); err == nil && len(b) > 0 {
-			if len(b) > maxTerminationMessage {
-				b = b[:maxTerminationMessage]
-			}
+		b, err := readAtMost(p, maxTerminationMessage)
+		if err == nil && len(b) > 0 {
 			return string(b)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Sprintf("Error on reading termination log %s: %v", p, err)
 		}
 	}
 	if anno[annoTerminationPolicy] == string(corev1.TerminationMessageFallbackToLogsOnError) && st.ExitCode != 0 && st.LogPath != "" {
@@ -251,11 +260,54 @@ func terminationMessage(st *runtimeapi.ContainerStatus) string {
 	return ""
 }
 
-// tailLog returns the last lines of a CRI log file, content only.
+// readAtMost returns at most max bytes from the end of the regular file at
+// path (the kubelet's tail.ReadAtMost); a symlink or a FIFO put in its
+// place is refused rather than followed or waited on.
+func readAtMost(path string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	size := fi.Size()
+	if size > max {
+		size = max
+	}
+	if size <= 0 {
+		return nil, nil
+	}
+	if _, err := f.Seek(-size, io.SeekEnd); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(f, max))
+}
+
+// tailWindow is how much of a log's end tailLog reads: 2048 bytes of
+// content from at most 80 lines, with the CRI header (timestamp, stream,
+// tag: under 64 bytes) of each, fit well inside it.
+const tailWindow = 16 << 10
+
+// tailLog returns the content of the last lines of a CRI log file, at most
+// maxBytes of it, reading only the file's last tailWindow bytes.
 func tailLog(path string, lines, maxBytes int) string {
-	b, err := os.ReadFile(path)
+	b, err := readAtMost(path, tailWindow)
 	if err != nil {
 		return ""
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Size() > int64(len(b)) {
+		// The window starts inside a line: drop that piece.
+		if i := strings.IndexByte(string(b), '\n'); i >= 0 {
+			b = b[i+1:]
+		} else {
+			b = nil
+		}
 	}
 	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(all) > lines {

@@ -155,6 +155,15 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 		a.log.Warn("reading the runtime", "pod", podKey(pod), "err", err)
 		return false, 2 * time.Second
 	}
+	if !isTerminal(pod) && !w.admitNew(ctx, pod, rt) {
+		return false, resyncInterval // rejected: Failed
+	}
+	if msg, evicted := w.evictionPending(); msg != "" && !isTerminal(pod) {
+		w.evict(ctx, pod, rt, msg)
+		return false, resyncInterval
+	} else if evicted && !isTerminal(pod) {
+		return false, time.Second // the Failed status is on its way
+	}
 	if isTerminal(pod) {
 		// Finished pods keep no sandbox running.
 		if sb := rt.readySandbox(); sb != nil {
@@ -360,7 +369,7 @@ func (w *podWorker) startWithBackoff(ctx context.Context, pod *corev1.Pod, c *co
 	if latest.State != runtimeapi.ContainerState_CONTAINER_EXITED {
 		// Created but never started (e.g. an agent crash between create and
 		// start): remove and start afresh with the same attempt number.
-		_ = a.cfg.Runtime.RemoveContainer(ctx, latest.Id)
+		_ = a.removeContainer(ctx, latest.Id)
 		attempt = restartCountOf(inst[0])
 	} else {
 		key := backoffKey(pod, c)
@@ -376,7 +385,7 @@ func (w *podWorker) startWithBackoff(ctx context.Context, pod *corev1.Pod, c *co
 		a.backoff.next(key)
 		// Keep only the latest dead instance (for logs --previous).
 		for _, old := range inst[1:] {
-			_ = a.cfg.Runtime.RemoveContainer(ctx, old.Id)
+			_ = a.removeContainer(ctx, old.Id) // its log too
 		}
 	}
 	w.startContainer(ctx, pod, c, sandboxID, sandboxCfg, podIP, attempt, init)

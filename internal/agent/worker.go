@@ -41,6 +41,10 @@ type podWorker struct {
 	// lastPod is the last spec the worker synced, for stopping a pod that
 	// vanished from the API (force deletion) as its spec says.
 	lastPod *corev1.Pod
+	// evictMsg is a pending eviction (eviction.go); evicted is set once
+	// the pod was evicted.
+	evictMsg string
+	evicted  bool
 }
 
 type prepullResult struct {

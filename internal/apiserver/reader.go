@@ -54,3 +54,27 @@ func (r *Reader) Secrets(ctx context.Context, namespace string) ([]*corev1.Secre
 	}
 	return out, nil
 }
+
+// Namespace returns name or a NotFound API error.
+func (r *Reader) Namespace(ctx context.Context, name string) (*corev1.Namespace, error) {
+	res, _ := r.reg.Lookup(corev1.SchemeGroupVersion.WithResource("namespaces"))
+	obj, err := r.objs.get(ctx, res, "", name)
+	if err != nil {
+		return nil, err
+	}
+	return obj.(*corev1.Namespace), nil
+}
+
+// Pods lists a namespace's pods.
+func (r *Reader) Pods(ctx context.Context, namespace string) ([]*corev1.Pod, error) {
+	res, _ := r.reg.Lookup(corev1.SchemeGroupVersion.WithResource("pods"))
+	items, _, err := r.objs.list(ctx, res, namespace)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*corev1.Pod, 0, len(items))
+	for _, it := range items {
+		out = append(out, it.(*corev1.Pod))
+	}
+	return out, nil
+}

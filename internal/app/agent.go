@@ -83,16 +83,21 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 		// finish its last CRI calls; it is stopped by stopRuntime.
 		cdCtx, cdCancel := context.WithCancel(context.WithoutCancel(ctx))
 		cdDone := make(chan struct{})
+		var cdErr error // set before cdDone closes
 		go func() {
 			defer close(cdDone)
 			if err := cd.Run(cdCtx); err != nil && cdCtx.Err() == nil {
 				cfg.Log.Error("containerd stopped", "err", err)
+				cdErr = err
 			}
 		}()
 		na.stopRuntime = func() { cdCancel(); <-cdDone }
 		select {
 		case <-cd.Ready():
 		case <-cdDone:
+			if cdErr != nil {
+				return nil, cdErr
+			}
 			return nil, fmt.Errorf("containerd did not start; see %s", cd.LogPath())
 		case <-time.After(90 * time.Second):
 			na.stopRuntime()

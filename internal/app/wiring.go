@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/admission/alwayspullimages"
+	"github.com/berth-dev/berth/internal/admission/podsecurity"
 	"github.com/berth-dev/berth/internal/admission/pullsecretlint"
 	saadmission "github.com/berth-dev/berth/internal/admission/serviceaccount"
 	"github.com/berth-dev/berth/internal/apiserver"
@@ -27,7 +28,8 @@ import (
 
 // admissionPlugins builds the admission chain in Kubernetes' order:
 // ServiceAccount, then the optional AlwaysPullImages, then berth's
-// pull-secret lint (which only warns).
+// pull-secret lint (which only warns), PodSecurity (on by default, as in
+// kube-apiserver).
 func admissionPlugins(store storage.Store, reg *registry.Registry, enabled []string) ([]any, error) {
 	rd := apiserver.NewReader(store, reg)
 	accounts := accountGetter{rd}
@@ -38,6 +40,11 @@ func admissionPlugins(store storage.Store, reg *registry.Registry, enabled []str
 		}
 	}
 	plugins = append(plugins, pullsecretlint.New(secretGetter{rd}, accounts))
+	psa, err := podsecurity.New(podSecurityReader{rd}, podSecurityReader{rd}, slog.Default())
+	if err != nil {
+		return nil, err
+	}
+	plugins = append(plugins, psa)
 	return plugins, nil
 }
 
@@ -45,6 +52,17 @@ type accountGetter struct{ rd *apiserver.Reader }
 
 func (a accountGetter) Get(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
 	return a.rd.ServiceAccount(ctx, namespace, name)
+}
+
+// podSecurityReader gives PodSecurity the namespace's labels and pods.
+type podSecurityReader struct{ rd *apiserver.Reader }
+
+func (p podSecurityReader) GetNamespace(ctx context.Context, name string) (*corev1.Namespace, error) {
+	return p.rd.Namespace(ctx, name)
+}
+
+func (p podSecurityReader) ListPods(ctx context.Context, namespace string) ([]*corev1.Pod, error) {
+	return p.rd.Pods(ctx, namespace)
 }
 
 type secretGetter struct{ rd *apiserver.Reader }

@@ -21,7 +21,7 @@ func New() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serverCmd(), agentCmd(), explainCmd(), kubeconfigCmd())
+	root.AddCommand(serverCmd(), agentCmd(), explainCmd(), kubeconfigCmd(), resetCmd())
 	return root
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -70,6 +71,16 @@ type layout struct {
 	network string
 	bridge  string
 	subnets []netip.Prefix
+	// appArmor: the kernel enforces AppArmor, so containerd may apply
+	// the profiles pods ask for (and its default one).
+	appArmor bool
+}
+
+// hostAppArmor reports whether the kernel has AppArmor enabled, as
+// containerd's own check (the apparmor module's "enabled" parameter).
+func hostAppArmor() bool {
+	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
+	return err == nil && len(b) > 0 && b[0] == 'Y'
 }
 
 func shortHash(s string) string {
@@ -164,6 +175,7 @@ func newLayout(cfg Config) (layout, error) {
 		network:    network,
 		bridge:     bridgeName(network),
 		subnets:    subnets,
+		appArmor:   hostAppArmor(),
 	}
 	if n := len(l.ttrpc); n > maxSocketPath {
 		return layout{}, fmt.Errorf("containerd: data dir %q is too long for containerd's unix sockets (%s is %d bytes, the limit is %d): choose a shorter data dir", cfg.DataDir, l.ttrpc, n, maxSocketPath)
@@ -223,7 +235,9 @@ func renderConfig(l layout, sandboxImage, runcBinary string) string {
 	w(`    stream_server_address = "127.0.0.1"`)
 	w(`    stream_server_port = "0"`)
 	w("    enable_selinux = false")
-	w("    disable_apparmor = true")
+	// AppArmor follows the kernel: containerd refuses a profile it
+	// cannot enforce (the pod then fails to start with its message).
+	w("    disable_apparmor = %t", !l.appArmor)
 	w("    max_container_log_line_size = 16384")
 	w("    # Required where CAP_SYS_RESOURCE is missing: clamp oom_score_adj to containerd's own.")
 	w("    restrict_oom_score_adj = true")

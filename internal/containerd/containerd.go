@@ -239,6 +239,11 @@ func (c *Containerd) Run(ctx context.Context) error {
 	if v, err := probeVersion(ctx, rt, time.Second); err == nil {
 		return fmt.Errorf("containerd: a %s %s already serves %s: stop it, or point berth at it with --container-runtime-endpoint", v.RuntimeName, v.RuntimeVersion, c.Endpoint())
 	}
+	if ifaces, err := hostInterfaces(); err == nil {
+		if err := cidrConflict(c.l.bridge, c.l.subnets, ifaces); err != nil {
+			return err
+		}
+	}
 	runc, _ := lookPath("runc") // empty: the shim searches PATH itself
 	if err := c.writeFiles(runc); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -26,11 +27,53 @@ const MaxMsgSize = 16 << 20
 // a call made while the runtime is down fails at once with ErrUnavailable,
 // and a call in flight when the runtime dies fails with ErrUnavailable
 // too. A runtime that accepts a call but never answers (stopped, not dead)
-// is bounded only by ctx: give every call a deadline (ErrDeadline then).
+// is bounded by ctx, and when ctx has no deadline by the kubelet's
+// --runtime-request-timeout (2 min; ErrDeadline then), so a wedged runtime
+// cannot hang a caller forever.
 type Client struct {
 	conn    *grpc.ClientConn
 	runtime runtimeapi.RuntimeServiceClient
 	image   runtimeapi.ImageServiceClient
+	// timeout is the default deadline of a call; see callTimeout.
+	timeout atomic.Int64
+}
+
+// DefaultRequestTimeout is the kubelet's --runtime-request-timeout.
+const DefaultRequestTimeout = 2 * time.Minute
+
+// SetRequestTimeout changes the default deadline of calls whose context
+// has none (DefaultRequestTimeout unless set).
+func (c *Client) SetRequestTimeout(d time.Duration) { c.timeout.Store(int64(d)) }
+
+// deadlines gives a call whose context has no deadline one, as the
+// kubelet's remote runtime does: the request timeout, plus the call's own
+// timeout for StopContainer and ExecSync; none for image pulls (bounded by
+// their progress, and cancelled by the caller) and for an ExecSync without
+// a timeout.
+func (c *Client) deadlines(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if _, ok := ctx.Deadline(); !ok {
+		if d, ok := callTimeout(method, req, time.Duration(c.timeout.Load())); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+	}
+	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+func callTimeout(method string, req any, base time.Duration) (time.Duration, bool) {
+	switch r := req.(type) {
+	case *runtimeapi.PullImageRequest:
+		return 0, false
+	case *runtimeapi.StopContainerRequest:
+		return base + time.Duration(r.GetTimeout())*time.Second, true
+	case *runtimeapi.ExecSyncRequest:
+		if r.GetTimeout() == 0 {
+			return 0, false
+		}
+		return base + time.Duration(r.GetTimeout())*time.Second, true
+	}
+	return base, true
 }
 
 var _ Runtime = (*Client)(nil)
@@ -44,6 +87,8 @@ func Dial(ctx context.Context, endpoint string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	c := &Client{}
+	c.timeout.Store(int64(DefaultRequestTimeout))
 	conn, err := grpc.NewClient("unix://"+path,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(
@@ -60,15 +105,16 @@ func Dial(ctx context.Context, endpoint string) (*Client, error) {
 			MinConnectTimeout: 5 * time.Second,
 		}),
 		grpc.WithUserAgent("berth"),
+		grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			return c.deadlines(ctx, method, req, reply, cc, invoker, opts...)
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("CRI endpoint %q: %w", endpoint, err)
 	}
-	c := &Client{
-		conn:    conn,
-		runtime: runtimeapi.NewRuntimeServiceClient(conn),
-		image:   runtimeapi.NewImageServiceClient(conn),
-	}
+	c.conn = conn
+	c.runtime = runtimeapi.NewRuntimeServiceClient(conn)
+	c.image = runtimeapi.NewImageServiceClient(conn)
 	if _, err := c.Version(ctx); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("CRI endpoint %q: %w", endpoint, err)

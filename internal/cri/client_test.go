@@ -324,3 +324,51 @@ func TestMessageSize(t *testing.T) {
 		t.Errorf("8 MiB exec output: %d bytes, %v", len(r.Stdout), err)
 	}
 }
+
+// wedged answers Version and never answers anything else.
+type wedged struct {
+	runtimeapi.UnimplementedRuntimeServiceServer
+}
+
+func (wedged) Version(context.Context, *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error) {
+	return &runtimeapi.VersionResponse{Version: "0.1.0", RuntimeName: "wedged", RuntimeApiVersion: "v1"}, nil
+}
+
+func (wedged) ContainerStatus(ctx context.Context, _ *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestWedgedRuntimeDeadline: a call without a deadline of its own still
+// ends (ErrDeadline) when the runtime accepts it and never answers.
+func TestWedgedRuntimeDeadline(t *testing.T) {
+	dir, err := os.MkdirTemp("", "cri")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "cri.sock")
+	lis, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	runtimeapi.RegisterRuntimeServiceServer(srv, wedged{})
+	go srv.Serve(lis)
+	defer srv.Stop()
+	c := dial(t, sock)
+	c.SetRequestTimeout(300 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.ContainerStatus(context.Background(), "x")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, cri.ErrDeadline) {
+			t.Errorf("err %v, want ErrDeadline", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a call to a wedged runtime hangs without a deadline")
+	}
+}

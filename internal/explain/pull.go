@@ -134,7 +134,7 @@ func (e *Explainer) pullContainer(ctx context.Context, pod *corev1.Pod, c *corev
 		for i, a := range rec.Attempts {
 			who := "anonymous"
 			if a.CredentialKey != "" {
-				who = fmt.Sprintf("%s@%s (secret %s)", a.Username, a.CredentialKey, a.Secret)
+				who = fmt.Sprintf("%s (secret %s)", a.CredentialKey, a.Secret)
 			}
 			line := fmt.Sprintf("    attempt %d, %s: %s", i+1, who, a.Result)
 			if a.Class != "" {

@@ -64,12 +64,19 @@ func startNode(t *testing.T, extraArgs ...string) *server {
 	// the data dir, and the CNI bridge containerd leaves behind (a later
 	// run could pick the same subnet).
 	t.Cleanup(func() {
+		if !t.Failed() {
+			// berth reset removes what the stopped server left: pods
+			// still running, containerd, the bridge, the Service table,
+			// mounts, cgroups and the data dir.
+			if out, err := exec.Command(berthBin, "reset", "--data-dir", dir).CombinedOutput(); err != nil {
+				t.Errorf("berth reset --data-dir %s: %v\n%s", dir, err, out)
+			}
+			return
+		}
+		// A failed test keeps its data dir for a look.
 		removeBridgeWithAddress(t, gateway)
 		// A server that did not stop cleanly leaves its Service rules.
 		_ = (proxy.NFT{}).DeleteTable(context.Background(), proxy.TableName(dir))
-		if !t.Failed() {
-			os.RemoveAll(dir)
-		}
 	})
 	// Service CIDRs differ too: the node's own connections to a ClusterIP
 	// go through every server's rules, so two servers must not share one.

@@ -78,12 +78,15 @@ func (s *server) dockerSecret(t testing.TB, ns, name, server, user, password str
 func TestImagePulls(t *testing.T) {
 	skipOrFailNode(t)
 	pub := testregistry.Start(t, testregistry.Options{})
-	basic := testregistry.Start(t, testregistry.Options{Username: "robot$ci", Password: "p:a$$w0rd-" + randomString("")})
-	token := testregistry.Start(t, testregistry.Options{Username: "alice", Password: "tok-" + randomString(""), Token: true})
-	tlsReg := testregistry.Start(t, testregistry.Options{Username: "bob", Password: "tls-" + randomString(""), TLS: true})
+	// The user names are as secret as the passwords (some registries
+	// take a token as the user name): distinctive, and never to be shown.
+	basic := testregistry.Start(t, testregistry.Options{Username: "robot$ci-" + randomString(""), Password: "p:a$$w0rd-" + randomString("")})
+	token := testregistry.Start(t, testregistry.Options{Username: "alice-" + randomString(""), Password: "tok-" + randomString(""), Token: true})
+	tlsReg := testregistry.Start(t, testregistry.Options{Username: "bob-" + randomString(""), Password: "tls-" + randomString(""), TLS: true})
 	s := startNode(t, "--registry-ca", tlsReg.Host+"="+tlsReg.CAFile)
 	for _, r := range []*testregistry.Registry{basic, token, tlsReg} {
 		s.addSecret(r.Password)
+		s.addSecret(r.Username)
 	}
 	pubImg := func(repo string) string { ref, _ := pub.Push(t, repo, testregistry.Image{}); return ref }
 	privImg := func(repo string) string { ref, _ := basic.Push(t, repo, testregistry.Image{}); return ref }

@@ -94,13 +94,11 @@ func (c *credential) pulledCredentials() *ImagePullCredentials {
 	return &ImagePullCredentials{KubernetesSecrets: []ImagePullSecret{c.pullSecret()}}
 }
 
-// describe names a credential without its value: "robot@ghcr.io from secret ns/name".
+// describe names a credential by its registry key and secret, "for
+// ghcr.io from secret ns/name": never its user name, which some
+// registries make a token.
 func (c *credential) describe() string {
-	user := c.Username
-	if user == "" {
-		user = "<no username>"
-	}
-	return fmt.Sprintf("%s@%s from secret %s", user, c.Key, c.Source)
+	return fmt.Sprintf("for %s from secret %s", c.Key, c.Source)
 }
 
 // podCredentials is what the pod's pull secrets give for one image.

@@ -64,9 +64,9 @@ type AttemptReport struct {
 	// anonymous pull.
 	CredentialKey string `json:"credentialKey,omitempty"`
 	Secret        string `json:"secret,omitempty"` // namespace/name
-	Username      string `json:"username,omitempty"`
-	Result        string `json:"result"` // "success" or "failed"
-	Error         string `json:"error,omitempty"`
+	// (No user name: some registries use a token as the user name.)
+	Result string `json:"result"` // "success" or "failed"
+	Error  string `json:"error,omitempty"`
 	// Class is the registry's answer, classified: unauthorized, forbidden,
 	// denied, not-found, rate-limited, tls, http-on-https, dns, unreachable,
 	// timeout, registry-unavailable, signature or other.

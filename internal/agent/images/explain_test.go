@@ -48,12 +48,12 @@ func TestExplainRecord(t *testing.T) {
 		},
 		Matched: []string{registry},
 		Attempts: []AttemptReport{{
-			CredentialKey: registry, Secret: "team/old", Username: "mallory", Result: "failed",
+			CredentialKey: registry, Secret: "team/old", Result: "failed",
 			Error: got.Attempts[0].Error, Class: "unauthorized",
 		}},
 		Reason:  "ErrImagePull",
 		Message: got.Message,
-		Verdict: "The registry registry.example.com rejected the login (401 Unauthorized) with credential mallory@registry.example.com from secret team/old: check the username and password in the secret.",
+		Verdict: "The registry registry.example.com rejected the login (401 Unauthorized) with credential for registry.example.com from secret team/old: check the username and password in the secret.",
 		Time:    e.clk.Now(),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -100,7 +100,7 @@ func TestExplainVerdicts(t *testing.T) {
 				e.addSecret(dockerSecret("team", "b", registry, "alice", password))
 			},
 			pod:     newPod("team", "p", privateImage, corev1.PullAlways, "a", "b"),
-			verdict: "Pulled registry.example.com/private/app:1 with credential alice@registry.example.com from secret team/b after 1 other credential(s) failed.",
+			verdict: "Pulled registry.example.com/private/app:1 with credential for registry.example.com from secret team/b after 1 other credential(s) failed.",
 		},
 		{
 			name:    "anonymous success",

@@ -410,7 +410,7 @@ func (e *ensure) criPull(cr *credential) (string, error) {
 	var auth *runtimeapi.AuthConfig
 	if cr != nil {
 		auth = cr.authConfig()
-		rep.CredentialKey, rep.Secret, rep.Username = cr.Key, cr.Source.String(), cr.Username
+		rep.CredentialKey, rep.Secret = cr.Key, cr.Source.String()
 	}
 	start := e.m.clock.Now()
 	// A registry that accepts a connection and never answers must not hold

@@ -296,7 +296,7 @@ func TestCredentials(t *testing.T) {
 			wantAuths:  []string{"mallory", "eve"},
 			wantReason: "ErrImagePull",
 			wantInMsg: []string{"401 Unauthorized",
-				" (berth: tried credentials mallory@registry.example.com from secret team/a, eve@registry.example.com from secret team/b)"},
+				" (berth: tried credentials for registry.example.com from secret team/a, for registry.example.com from secret team/b)"},
 			wantEvents: []string{"Pulling", "Failed"},
 		},
 		{
@@ -380,7 +380,7 @@ func TestAggregatedPullErrors(t *testing.T) {
 	e.rt.InjectErrorOnce("PullImage", fmt.Errorf("first failure"))
 	e.rt.InjectErrorOnce("PullImage", fmt.Errorf("second failure"))
 	r := e.ensure(e.manager(), newPod("team", "p", privateImage, corev1.PullAlways, "a", "b"))
-	want := "[first failure, second failure] (berth: tried credentials mallory@registry.example.com from secret team/a, eve@registry.example.com from secret team/b)"
+	want := "[first failure, second failure] (berth: tried credentials for registry.example.com from secret team/a, for registry.example.com from secret team/b)"
 	if r.reason != "ErrImagePull" || r.message != want {
 		t.Errorf("EnsureImage() = %q, %q; want ErrImagePull, %q", r.reason, r.message, want)
 	}
@@ -470,11 +470,11 @@ func TestWrongPasswordThenRight(t *testing.T) {
 	m := e.manager()
 	pod := newPod("team", "p", privateImage, corev1.PullIfNotPresent, "regcred")
 	r := e.ensure(m, pod)
-	if r.reason != "ErrImagePull" || !strings.Contains(r.message, "(berth: tried credential alice@registry.example.com from secret team/regcred)") {
+	if r.reason != "ErrImagePull" || !strings.Contains(r.message, "(berth: tried credential for registry.example.com from secret team/regcred)") {
 		t.Fatalf("EnsureImage() = %q, %q", r.reason, r.message)
 	}
 	a, _ := m.Explain(pod.UID, "app")
-	if !strings.Contains(a.Verdict, "rejected the login (401 Unauthorized) with credential alice@registry.example.com from secret team/regcred") {
+	if !strings.Contains(a.Verdict, "rejected the login (401 Unauthorized) with credential for registry.example.com from secret team/regcred") {
 		t.Errorf("verdict = %q", a.Verdict)
 	}
 	e.addSecret(dockerSecret("team", "regcred", registry, "alice", password))

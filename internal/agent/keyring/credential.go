@@ -29,14 +29,11 @@ type Credential struct {
 	Key string
 }
 
-// String describes the credential without any secret value:
-// `user@key (secret ns/name)`.
+// String describes the credential without any secret value, user name
+// included (some registries take a token as the user name):
+// `key (secret ns/name)`.
 func (c Credential) String() string {
-	user := c.Username
-	if user == "" {
-		user = "<no username>"
-	}
-	return fmt.Sprintf("%s@%s (secret %s)", user, c.Key, c.Source)
+	return fmt.Sprintf("%s (secret %s)", c.Key, c.Source)
 }
 
 // GoString keeps %#v from printing the password: it prints what String does.
@@ -56,17 +53,15 @@ func (c Credential) Format(f fmt.State, verb rune) {
 // or struct handed to a JSON logger or record does not leak its password.
 func (c Credential) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
-		Username string `json:"username"`
-		Key      string `json:"key"`
-		Secret   string `json:"secret"`
-	}{c.Username, c.Key, c.Source.String()})
+		Key    string `json:"key"`
+		Secret string `json:"secret"`
+	}{c.Key, c.Source.String()})
 }
 
-// LogValue logs the username, the registry key and the secret; never the
+// LogValue logs the registry key and the secret; never the user name,
 // password, auth or tokens.
 func (c Credential) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("username", c.Username),
 		slog.String("key", c.Key),
 		slog.String("secret", c.Source.String()),
 	)

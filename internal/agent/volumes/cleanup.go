@@ -32,7 +32,17 @@ func (m *Manager) Cleanup(podDir string) error {
 		st.mu.Unlock()
 	}
 
-	dir := filepath.Join(podDir, "volumes")
+	// The subPath bind mounts first: they hold files of the volumes.
+	for _, sub := range []string{"volume-subpaths", "volumes"} {
+		if err := m.unmountAndRemove(filepath.Join(podDir, sub)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unmountAndRemove unmounts every mount under dir, then removes it.
+func (m *Manager) unmountAndRemove(dir string) error {
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

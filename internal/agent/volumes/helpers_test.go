@@ -82,6 +82,7 @@ type fakeMounter struct {
 	mounted   map[string]int64 // dir → size
 	mountErr  error
 	unmounted []string
+	binds     map[string]string // target → pinned source
 }
 
 func (f *fakeMounter) MountTmpfs(dir string, size int64) error {
@@ -189,4 +190,21 @@ func listing(t *testing.T, dir string) map[string]string {
 		out[e.Name()] = target
 	}
 	return out
+}
+
+// BindFd records the bind mount and the path it pins (fake binds are
+// listed in mounted with size -1).
+func (f *fakeMounter) BindFd(fd int, target string) error {
+	src, err := os.Readlink(fdPath(fd))
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.binds == nil {
+		f.binds = map[string]string{}
+	}
+	f.binds[target] = src
+	f.mounted[target] = -1
+	return nil
 }

@@ -145,7 +145,7 @@ func (m *Manager) MountsWithEnv(ctx context.Context, pod *corev1.Pod, c *corev1.
 	}
 
 	mounts := make([]*runtimeapi.Mount, 0, len(c.VolumeMounts))
-	for _, vm := range c.VolumeMounts {
+	for i, vm := range c.VolumeMounts {
 		v, ok := vols[vm.Name]
 		if !ok {
 			return nil, fmt.Errorf("cannot find volume %q to mount into container %q", vm.Name, c.Name)
@@ -166,7 +166,7 @@ func (m *Manager) MountsWithEnv(ctx context.Context, pod *corev1.Pod, c *corev1.
 		}
 		if subPath != "" {
 			var err error
-			if hostPath, err = m.subPath(hostPath, subPath, vm.Name, c.Name); err != nil {
+			if hostPath, err = m.subPath(hostPath, subPath, vm.Name, c.Name, subPathTarget(podDir, vm.Name, c.Name, i)); err != nil {
 				return nil, err
 			}
 		}

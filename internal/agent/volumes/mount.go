@@ -21,6 +21,9 @@ type mounter interface {
 	MountPointsUnder(dir string) ([]string, error)
 	// Unmount unmounts dir, detaching it lazily if it is busy.
 	Unmount(dir string) error
+	// BindFd bind mounts the file open at fd (an O_PATH descriptor) on
+	// target, which exists and is of the same kind.
+	BindFd(fd int, target string) error
 }
 
 // mountPointsFrom parses /proc/self/mountinfo and returns the mount points

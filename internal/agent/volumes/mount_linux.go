@@ -22,6 +22,13 @@ func (kernelMounter) MountTmpfs(dir string, size int64) error {
 	return nil
 }
 
+func (kernelMounter) BindFd(fd int, target string) error {
+	if err := unix.Mount(fdPath(fd), target, "", unix.MS_BIND, ""); err != nil {
+		return &os.PathError{Op: "bind mount", Path: target, Err: err}
+	}
+	return nil
+}
+
 func (kernelMounter) IsMountPoint(dir string) (bool, error) {
 	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {

@@ -20,6 +20,7 @@ func (kernelMounter) MountTmpfs(string, int64) error            { return errNoMo
 func (kernelMounter) IsMountPoint(string) (bool, error)         { return false, nil }
 func (kernelMounter) MountPointsUnder(string) ([]string, error) { return nil, nil }
 func (kernelMounter) Unmount(string) error                      { return errNoMounts }
+func (kernelMounter) BindFd(int, string) error                  { return errNoMounts }
 
 func hostAllocatable() corev1.ResourceList {
 	return corev1.ResourceList{

@@ -6,15 +6,22 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
-// subPath returns the host path of subPath inside the volume at
-// volumePath, as the kubelet's makeMounts does: absolute paths and `..`
-// are rejected, a missing subPath is created as a directory with the
-// volume's mode, and the result, symlinks resolved, must stay inside the
-// volume. Host details go to the log, not to the user.
-func (m *Manager) subPath(volumePath, subPath, volumeName, containerName string) (string, error) {
+// subPath returns the host path to give the runtime for subPath inside the
+// volume at volumePath, as the kubelet's makeMounts and its fix for
+// CVE-2017-1002101 and CVE-2021-25741 do: absolute paths and `..` are
+// rejected; a missing subPath is created as a directory with the volume's
+// mode, one component at a time, never following a symlink; the subPath
+// is then opened beneath the volume (symlinks resolved by the kernel and
+// refused when they leave the volume) and the open file itself is bind
+// mounted at <podDir>/volume-subpaths/<volume>/<container>/<index>, which
+// is what the runtime mounts. A symlink swapped in after the check cannot
+// redirect that mount: it holds the inode checked, not a path. Host
+// details go to the log, not to the user.
+func (m *Manager) subPath(volumePath, subPath, volumeName, containerName, bindTarget string) (string, error) {
 	if filepath.IsAbs(subPath) {
 		return "", fmt.Errorf("error SubPath `%s` must not be an absolute path", subPath)
 	}
@@ -25,63 +32,67 @@ func (m *Manager) subPath(volumePath, subPath, volumeName, containerName string)
 	if err != nil {
 		return "", err
 	}
-	full := filepath.Join(volumePath, subPath)
-	if _, err := os.Stat(full); errors.Is(err, fs.ErrNotExist) {
+	root, err := openDirPinned(base)
+	if err != nil {
+		return "", err
+	}
+	defer closeFd(root)
+	// As the kubelet, a subPath that does not resolve to anything is
+	// created (the walk below refuses symlinks, wherever they point).
+	if _, err := os.Stat(filepath.Join(base, subPath)); errors.Is(err, fs.ErrNotExist) {
 		info, err := os.Stat(base)
 		if err != nil {
 			return "", err
 		}
-		if err := safeMakeDir(base, subPath, info.Mode().Perm()); err != nil {
+		if err := safeMakeDir(root, subPath, info.Mode().Perm()); err != nil {
 			m.log.Warn("creating subPath directory failed", "volumeMount", volumeName, "container", containerName, "err", err)
 			return "", fmt.Errorf("failed to create subPath directory for volumeMount %q of container %q", volumeName, containerName)
 		}
 	}
-	real, err := filepath.EvalSymlinks(full)
-	if err == nil && !within(base, real) {
-		err = fmt.Errorf("subpath %q not within volume path %q", real, base)
+	fd, err := openBeneath(root, subPath)
+	if err == nil {
+		defer closeFd(fd)
+		err = m.bindPinned(fd, bindTarget)
 	}
 	if err != nil {
-		m.log.Warn("preparing subPath failed", "volumeMount", volumeName, "container", containerName, "err", err)
+		m.log.Warn("preparing subPath failed", "volumeMount", volumeName, "container", containerName, "subPath", subPath, "err", err)
 		return "", fmt.Errorf("failed to prepare subPath for volumeMount %q of container %q", volumeName, containerName)
 	}
-	return real, nil
+	return bindTarget, nil
 }
 
-// safeMakeDir creates base/sub one element at a time with perm, refusing
-// to follow a symlink out of base.
-func safeMakeDir(base, sub string, perm os.FileMode) error {
-	cur := base
-	for _, elem := range strings.Split(filepath.Clean(sub), string(os.PathSeparator)) {
-		if elem == "" || elem == "." {
-			continue
-		}
-		next := filepath.Join(cur, elem)
-		info, err := os.Lstat(next)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			if err := os.Mkdir(next, perm); err != nil {
-				return err
-			}
-			if err := os.Chmod(next, perm); err != nil {
-				return err
-			}
-		case err != nil:
-			return err
-		case info.Mode()&os.ModeSymlink != 0:
-			real, err := filepath.EvalSymlinks(next)
-			if err != nil {
-				return err
-			}
-			if !within(base, real) {
-				return fmt.Errorf("%s escapes the volume", next)
-			}
-			next = real
-		case !info.IsDir():
-			return fmt.Errorf("%s is not a directory", next)
-		}
-		cur = next
+// subPathTarget is where the kubelet bind mounts a container's subPath.
+func subPathTarget(podDir, volumeName, containerName string, index int) string {
+	return filepath.Join(podDir, "volume-subpaths", volumeName, containerName, strconv.Itoa(index))
+}
+
+// bindPinned bind mounts the file open at fd on target (a directory or an
+// empty file, as the source is), replacing an earlier mount there.
+func (m *Manager) bindPinned(fd int, target string) error {
+	isDir, err := fdIsDir(fd)
+	if err != nil {
+		return err
 	}
-	return nil
+	if mounted, _ := m.mnt.IsMountPoint(target); mounted {
+		if err := m.mnt.Unmount(target); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {
+		return err
+	}
+	if isDir {
+		if err := os.Mkdir(target, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	} else {
+		f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY, 0o640)
+		if err != nil {
+			return err
+		}
+		f.Close()
+	}
+	return m.mnt.BindFd(fd, target)
 }
 
 func within(base, p string) bool {

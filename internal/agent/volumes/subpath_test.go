@@ -92,14 +92,19 @@ func TestMountsSubPath(t *testing.T) {
 			}
 			vdir := volumeDir(e.podDir, &pod.Spec.Volumes[0])
 			want, _ := filepath.EvalSymlinks(filepath.Join(vdir, tt.wantHost))
-			if mounts[0].HostPath != want {
-				t.Errorf("host path %s, want %s", mounts[0].HostPath, want)
+			target := filepath.Join(e.podDir, "volume-subpaths", "v", "c", "0")
+			if mounts[0].HostPath != target {
+				t.Errorf("host path %s, want the bind mount %s", mounts[0].HostPath, target)
 			}
-			if !strings.HasPrefix(mounts[0].HostPath, vdir+"/") {
-				t.Errorf("host path %s outside the volume %s", mounts[0].HostPath, vdir)
+			pinned := e.mnt.binds[target]
+			if pinned != want {
+				t.Errorf("bind mount of %s, want %s", pinned, want)
+			}
+			if !strings.HasPrefix(pinned, vdir+"/") {
+				t.Errorf("pinned %s outside the volume %s", pinned, vdir)
 			}
 			if tt.wantDir {
-				if got := mode(t, mounts[0].HostPath); got != 0o777 {
+				if got := mode(t, pinned); got != 0o777 {
 					t.Errorf("created subPath mode %o, want the volume's 777", got)
 				}
 			}

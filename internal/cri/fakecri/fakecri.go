@@ -130,6 +130,10 @@ type image struct {
 	repoTags    []string
 	repoDigests []string
 	size        uint64
+	// uid and username are the image config's User, as containerd
+	// reports it: a numeric user in uid, a name in username.
+	uid      *int64
+	username string
 }
 
 type execKey struct{ id, cmd string }
@@ -243,6 +247,16 @@ func (f *Runtime) AddImage(ref string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.addImage(ref, "", false)
+}
+
+// SetImageUser sets the user of a present image (its config's User):
+// uid for a numeric user, username for a name, neither for none (root).
+func (f *Runtime) SetImageUser(ref string, uid *int64, username string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if img := f.findImage(ref); img != nil {
+		img.uid, img.username = uid, username
+	}
 }
 
 // HasImage reports whether ref (a reference or an ID) is present.
@@ -1181,11 +1195,16 @@ func (f *Runtime) addImage(ref, id string, pulled bool) string {
 }
 
 func (img *image) toCRI() *runtimeapi.Image {
-	return &runtimeapi.Image{
+	out := &runtimeapi.Image{
 		Id:          img.id,
 		RepoTags:    slices.Clone(img.repoTags),
 		RepoDigests: slices.Clone(img.repoDigests),
 		Size:        img.size,
 		Spec:        &runtimeapi.ImageSpec{Image: img.id},
 	}
+	if img.uid != nil {
+		out.Uid = &runtimeapi.Int64Value{Value: *img.uid}
+	}
+	out.Username = img.username
+	return out
 }
