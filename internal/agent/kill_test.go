@@ -395,3 +395,19 @@ func TestPodGracePeriod(t *testing.T) {
 		}
 	}
 }
+
+func TestAgentFailedPreStopGoesOnWithTermination(t *testing.T) {
+	w, fh, log := hookWorld(t)
+	fh.set("PreStop/app", func(ctx context.Context) hooks.Result {
+		return hooks.Result{Err: errors.New("Exec lifecycle hook ([false]) failed"), Summary: "exec [false] exited with code 1"}
+	})
+	pod := w.createPod(newTestPod("badprestop", corev1.RestartPolicyAlways, withPreStop(corev1.Container{Name: "app", Image: testImage})))
+	c := w.runningContainer(pod.UID, "app")
+	w.waitPod(pod, "phase Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+	w.deleteGracefully(pod, 30)
+	w.waitGone(pod)
+	if log.index("stop "+c.Id) < 0 {
+		t.Errorf("a failed preStop must not stop termination:\n%s", log)
+	}
+	w.waitEvent(pod, "FailedPreStopHook: PreStopHook failed: exec [false] exited with code 1")
+}

@@ -131,6 +131,37 @@ spec:
 		}
 	})
 
+	t.Run("HookCommandMissingFromImage", func(t *testing.T) {
+		t.Parallel()
+		ns := "hooks-missing"
+		s.namespace(t, ns)
+		s.apply(t, fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata: {name: nocmd, namespace: %s}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: app
+    image: %s
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]
+    lifecycle:
+      postStart:
+        exec: {command: ["/no/such/hook"]}
+`, ns, image))
+		// restartPolicy Never: the container is killed and stays dead.
+		s.waitPod(t, ns, "nocmd", "{.status.phase}", "Failed", 60*time.Second)
+		events := s.mustKubectl(t, "-n", ns, "get", "events", "--field-selector", "involvedObject.name=nocmd",
+			"-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}")
+		if !strings.Contains(events, "FailedPostStartHook: PostStartHook failed") || !strings.Contains(events, "Killing: FailedPostStartHook") {
+			t.Errorf("events lack the failed hook and the kill:\n%s", events)
+		}
+		out, err := exec.Command(berthBin, "explain", "hooks", "nocmd", "-n", ns, "--kubeconfig", s.kubeconfig).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "/no/such/hook") {
+			t.Errorf("explain hooks should name the missing command: %v\n%s", err, out)
+		}
+	})
+
 	t.Run("PostStartSleepHoldsRunning", func(t *testing.T) {
 		t.Parallel()
 		ns := "hooks-sleep"
