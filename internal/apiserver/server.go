@@ -51,6 +51,15 @@ type Config struct {
 	Log              *slog.Logger
 	// Version is reported at /version.
 	Version version.Info
+	// MaxRequestsInFlight, MaxMutatingRequestsInFlight and RequestTimeout
+	// limit requests that are not watches or streams; zero takes
+	// kube-apiserver's defaults (400, 200, 60s).
+	MaxRequestsInFlight         int
+	MaxMutatingRequestsInFlight int
+	RequestTimeout              time.Duration
+	// WatchStallTimeout is how long a watch may go without its client
+	// reading before it is closed (default 10s).
+	WatchStallTimeout time.Duration
 }
 
 // Server is the API server. Create it with New and start it with Run.
@@ -68,6 +77,8 @@ type Server struct {
 	typeConverter managedfields.TypeConverter
 
 	ipMu sync.Mutex // serialises ClusterIP allocation
+
+	limits *limits
 }
 
 // New validates cfg and builds the server.
@@ -91,7 +102,12 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, reg: cfg.Registry, scheme: cfg.Scheme, objs: &objects{store: cfg.Store},
 		log: cfg.Log, ready: make(chan struct{}), fieldManagers: map[string]*managedfields.FieldManager{},
 	}
+	setJSONPatchCopyLimit()
 	s.openapi = newOpenAPI(s.reg)
+	s.limits = newLimits(cfg.Log, cfg.MaxRequestsInFlight, cfg.MaxMutatingRequestsInFlight, cfg.RequestTimeout)
+	if s.cfg.WatchStallTimeout <= 0 {
+		s.cfg.WatchStallTimeout = defaultWatchStallTimeout
+	}
 	return s, nil
 }
 
@@ -105,9 +121,11 @@ func (s *Server) Addr() net.Addr { return s.cfg.Listener.Addr() }
 // included) a few seconds to finish.
 func (s *Server) Run(ctx context.Context) error {
 	hs := &http.Server{
-		Handler:           s,
+		Handler:           s.Handler(),
 		TLSConfig:         s.cfg.TLS,
-		ReadHeaderTimeout: 30 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
@@ -128,6 +146,10 @@ func (s *Server) Run(ctx context.Context) error {
 	_ = hs.Close()
 	return nil
 }
+
+// Handler is the server's handler behind its request limits: panic
+// recovery, the in-flight limit and the request timeout.
+func (s *Server) Handler() http.Handler { return s.limits.wrap(s) }
 
 // publicPaths answer without credentials, as Kubernetes' default RBAC lets
 // system:unauthenticated read health and version.
