@@ -224,7 +224,7 @@ func (s *Server) collectDependents(ctx context.Context, namespace string, uid ty
 		if !res.Namespaced {
 			continue
 		}
-		items, _, err := s.objs.list(ctx, res, namespace)
+		items, err := s.objs.listReferencing(ctx, res, namespace, uid)
 		if err != nil {
 			continue
 		}

@@ -57,10 +57,16 @@ type Config struct {
 	MaxRequestsInFlight         int
 	MaxMutatingRequestsInFlight int
 	RequestTimeout              time.Duration
+	// EventTTL is how long an event is kept after its last write, as
+	// kube-apiserver's --event-ttl (default 1h).
+	EventTTL time.Duration
 	// WatchStallTimeout is how long a watch may go without its client
 	// reading before it is closed (default 10s).
 	WatchStallTimeout time.Duration
 }
+
+// defaultEventTTL is kube-apiserver's --event-ttl default.
+const defaultEventTTL = time.Hour
 
 // Server is the API server. Create it with New and start it with Run.
 type Server struct {
@@ -98,8 +104,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ServiceCIDR == "" {
 		cfg.ServiceCIDR = "10.96.0.0/12"
 	}
+	if cfg.EventTTL <= 0 {
+		cfg.EventTTL = defaultEventTTL
+	}
 	s := &Server{
-		cfg: cfg, reg: cfg.Registry, scheme: cfg.Scheme, objs: &objects{store: cfg.Store},
+		cfg: cfg, reg: cfg.Registry, scheme: cfg.Scheme, objs: &objects{store: cfg.Store, eventTTL: cfg.EventTTL},
 		log: cfg.Log, ready: make(chan struct{}), fieldManagers: map[string]*managedfields.FieldManager{},
 	}
 	setJSONPatchCopyLimit()
