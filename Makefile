@@ -3,8 +3,11 @@
 GO ?= go
 DATA ?= $(CURDIR)/.data
 BIN := bin/berth
+# FUZZTIME is how long each fuzz target runs: a few seconds in `make test`,
+# longer on demand (`make fuzz FUZZTIME=5m`).
+FUZZTIME ?= 5s
 
-.PHONY: build run test unit e2e deps vet bench clean
+.PHONY: build run test unit fuzz e2e deps vet bench clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/berth
@@ -21,10 +24,13 @@ vet:
 unit:
 	$(GO) test -race -count=1 ./internal/... ./cmd/... ./bench/...
 
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz.sh
+
 e2e: build
 	$(GO) test -count=1 -timeout 20m ./test/e2e/...
 
-test: deps vet unit e2e
+test: deps vet unit fuzz e2e
 
 bench: build
 	$(GO) run ./bench/api

@@ -56,6 +56,19 @@ func checkPatchedSize(res *registry.Resource, name string, size int) error {
 	return nil
 }
 
+// applyJSONPatch applies p to doc. The library panics on some malformed
+// operations (found by FuzzPatch: "replace" of the root without a value);
+// such a patch is refused like any patch that does not apply (422), where
+// kube-apiserver would answer 500 from its panic recovery.
+func applyJSONPatch(p jsonpatch.Patch, doc []byte) (out []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			out, err = nil, fmt.Errorf("the JSON patch cannot be applied: %v", v)
+		}
+	}()
+	return p.Apply(doc)
+}
+
 func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, info requestInfo) {
 	opts, err := parseWriteOptions(r)
 	if err != nil {
@@ -151,7 +164,7 @@ func (s *Server) mergePatch(res *registry.Resource, pt types.PatchType, current 
 			return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf(
 				"The allowed maximum operations in a JSON patch is %d, got %d", maxJSONPatchOperations, len(p)))
 		}
-		patched, err = p.Apply(cur)
+		patched, err = applyJSONPatch(p, cur)
 		if err != nil {
 			return nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", res.GVR().GroupResource(), "", err.Error(), 0, false)
 		}
