@@ -59,7 +59,7 @@ func TestPodWorkerRecoversPanic(t *testing.T) {
 	defer func() {
 		cancel()
 		select {
-		case <-done:
+		case _ = <-done:
 		case <-time.After(waitTimeout):
 			t.Error("Run did not return")
 		}

@@ -27,7 +27,7 @@ func Dial(ctx context.Context, endpoints []string) (*clientv3.Client, error) {
 		return nil, err
 	}
 	if _, err := client.Get(ctx, "\x00", clientv3.WithCountOnly()); err != nil {
-		closeClient(client)
+		_ = closeClient(client)
 		return nil, fmt.Errorf("etcd: dialing %v: %w", endpoints, err)
 	}
 	return client, nil
