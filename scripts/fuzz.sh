@@ -10,7 +10,7 @@ GO="${GO:-go}"
 cd "$(dirname "$0")/.."
 targets="
 ./internal/imageref FuzzParse
-./internal/agent/keyring FuzzDockerConfig
+./internal/keyring FuzzDockerConfig
 ./internal/agent/expansion FuzzExpand
 ./internal/apiserver FuzzPatch
 ./internal/apiserver FuzzSelectors
