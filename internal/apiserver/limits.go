@@ -30,6 +30,11 @@ const (
 	idleTimeout       = 90 * time.Second // matches http.DefaultTransport's keep-alive
 	readHeaderTimeout = 32 * time.Second
 	maxHeaderBytes    = 1 << 20
+	// HTTP/2: kube-apiserver's 100 streams per connection (what clients
+	// open at most) and 256 KiB frames and stream buffers (99% of objects
+	// fit in one).
+	http2MaxStreams = 100
+	http2MaxFrame   = 256 << 10
 )
 
 // longRunningSubresources never time out and are not counted in flight, as

@@ -276,3 +276,15 @@ func TestWatchClosesStalledClient(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPServerLimits: connections are limited as kube-apiserver's.
+func TestHTTPServerLimits(t *testing.T) {
+	s, _ := newTestServer(t)
+	hs := s.httpServer(context.Background())
+	if hs.IdleTimeout != 90*time.Second || hs.ReadHeaderTimeout != 32*time.Second || hs.MaxHeaderBytes != 1<<20 {
+		t.Errorf("idle %v, read header %v, max header %d; want 90s, 32s, 1 MiB", hs.IdleTimeout, hs.ReadHeaderTimeout, hs.MaxHeaderBytes)
+	}
+	if hs.HTTP2 == nil || hs.HTTP2.MaxConcurrentStreams != 100 {
+		t.Errorf("HTTP/2 config %+v, want 100 streams per connection", hs.HTTP2)
+	}
+}

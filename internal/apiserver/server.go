@@ -129,15 +129,7 @@ func (s *Server) Addr() net.Addr { return s.cfg.Listener.Addr() }
 // Run serves until ctx ends, then shuts down, giving open requests (watches
 // included) a few seconds to finish.
 func (s *Server) Run(ctx context.Context) error {
-	hs := &http.Server{
-		Handler:           s.Handler(),
-		TLSConfig:         s.cfg.TLS,
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
+	hs := s.httpServer(ctx)
 	listeners := append([]net.Listener{s.cfg.Listener}, s.cfg.ExtraListeners...)
 	errc := make(chan error, len(listeners))
 	for _, ln := range listeners {
@@ -154,6 +146,25 @@ func (s *Server) Run(ctx context.Context) error {
 	_ = hs.Shutdown(shutdownCtx)
 	_ = hs.Close()
 	return nil
+}
+
+// httpServer is the HTTP server with kube-apiserver's connection limits.
+func (s *Server) httpServer(ctx context.Context) *http.Server {
+	return &http.Server{
+		Handler:           s.Handler(),
+		TLSConfig:         s.cfg.TLS,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams:          http2MaxStreams,
+			MaxReadFrameSize:              http2MaxFrame,
+			MaxReceiveBufferPerStream:     http2MaxFrame,
+			MaxReceiveBufferPerConnection: http2MaxFrame * http2MaxStreams,
+		},
+		BaseContext: func(net.Listener) context.Context { return ctx },
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
 }
 
 // Handler is the server's handler behind its request limits: panic
