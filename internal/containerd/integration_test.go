@@ -21,6 +21,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/internal/testutil/ci"
 )
 
 // requireRuntime skips unless this machine can run real pods.
@@ -30,16 +32,16 @@ func requireRuntime(t *testing.T) {
 		t.Skip("integration test: skipped with -short")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("integration test: needs root to run containerd, runc and CNI")
+		ci.Skipf(t, "integration test: needs root to run containerd, runc and CNI")
 	}
 	for _, bin := range []string{"containerd", "ctr", "runc", "containerd-shim-runc-v2"} {
 		if _, err := lookPath(bin); err != nil {
-			t.Skipf("integration test: %v (apt-get install containerd runc containernetworking-plugins)", err)
+			ci.Skipf(t, "integration test: %v (apt-get install containerd runc containernetworking-plugins)", err)
 		}
 	}
 	for _, plugin := range []string{"bridge", "host-local", "portmap", "loopback"} {
 		if _, err := os.Stat(filepath.Join("/usr/lib/cni", plugin)); err != nil {
-			t.Skipf("integration test: CNI plugin missing: %v (apt-get install containernetworking-plugins)", err)
+			ci.Skipf(t, "integration test: CNI plugin missing: %v (apt-get install containernetworking-plugins)", err)
 		}
 	}
 }
