@@ -288,3 +288,65 @@ func TestHTTPServerLimits(t *testing.T) {
 		t.Errorf("HTTP/2 config %+v, want 100 streams per connection", hs.HTTP2)
 	}
 }
+
+// TestQuietWatchStaysOpen: a watch with no events for longer than the
+// stall timeout still delivers the next one.
+func TestQuietWatchStaysOpen(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s, err := New(Config{Store: memory.New(), Registry: registry.Resources(), Listener: ln, TLS: &tls.Config{},
+		Tokens: map[string]string{"test-token": "admin"}, WatchStallTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(s.Handler())
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	client := srv.Client()
+	do := func(method, path, body string) *http.Response {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer test-token")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	do("POST", "/api/v1/namespaces", `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"default"}}`).Body.Close()
+	do("POST", "/api/v1/namespaces/default/configmaps", fmt.Sprintf(cmJSON, "first", "x")).Body.Close()
+	resp := do("GET", "/api/v1/namespaces/default/configmaps?watch=1", "")
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Logf("watch over %s", resp.Proto)
+	}
+	lines := make(chan string, 10)
+	go func() {
+		br := bufio.NewReader(resp.Body)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				close(lines)
+				return
+			}
+			lines <- line
+		}
+	}()
+	if l := <-lines; !strings.Contains(l, "first") {
+		t.Fatalf("first event: %q", l)
+	}
+	time.Sleep(600 * time.Millisecond) // idle for three stall timeouts
+	do("POST", "/api/v1/namespaces/default/configmaps", fmt.Sprintf(cmJSON, "second", "x")).Body.Close()
+	select {
+	case l, ok := <-lines:
+		if !ok || !strings.Contains(l, "second") {
+			t.Fatalf("after an idle spell the watch gave %q (open %v), want the second configmap", l, ok)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event after an idle spell")
+	}
+}

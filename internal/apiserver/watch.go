@@ -125,12 +125,21 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 		// A client that stops reading blocks this write; the deadline ends
 		// the watch instead of holding its events forever.
 		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WatchStallTimeout))
-		if err := enc.Encode(watchEvent{Type: t, Object: payload}); err != nil {
+		err := enc.Encode(watchEvent{Type: t, Object: payload})
+		if err == nil {
+			if err = rc.Flush(); errors.Is(err, http.ErrNotSupported) {
+				err = nil
+			}
+		}
+		if err != nil {
+			if r.Context().Err() == nil { // the client is there but does not read
+				s.log.Warn("closing a watch whose client stopped reading", "path", r.URL.Path, "err", err)
+			}
 			return err
 		}
-		if flusher != nil {
-			flusher.Flush()
-		}
+		// No deadline while the watch is idle: a quiet watch is not a
+		// stalled one.
+		_ = rc.SetWriteDeadline(time.Time{})
 		return nil
 	}
 	lastRev := fromRev
