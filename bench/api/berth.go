@@ -45,7 +45,7 @@ func benchBerth(ctx context.Context, cfg config, bin, dataDir string) (res *bert
 	}
 	defer func() {
 		if srv != nil { // an early return: stop it, keep the first error
-			srv.Stop()
+			_, _ = srv.Stop()
 		}
 	}()
 	res = &berthResult{ready: srv.Ready}

@@ -65,5 +65,5 @@ func report(w io.Writer, cfg config, m benchkit.Machine, b *berthResult, f *floo
 	}
 	p("| stop (SIGTERM → exit) | %s |\n", stop)
 	p("| embedded etcd alone: start | %s |\n", benchkit.Dur(f.start))
-	w.Write(out.Bytes())
+	_, _ = w.Write(out.Bytes())
 }

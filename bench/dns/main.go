@@ -109,7 +109,7 @@ func run(ctx context.Context, cfg config) error {
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(sctx) }()
-	defer func() { stop(); <-done }()
+	defer func() { stop(); _ = <-done }()
 	select {
 	case <-srv.Ready():
 	case err := <-done:

@@ -134,7 +134,7 @@ func report(w io.Writer, cfg config, m machine, img benchkit.Image, r *results) 
 			}
 		}
 	}
-	w.Write(out.Bytes())
+	_, _ = w.Write(out.Bytes())
 }
 
 // splitDiffs separates the intended difference (berth.dev/managed, which

@@ -104,7 +104,7 @@ func report(w io.Writer, cfg config, m machine, reg *benchkit.Registry, img benc
 		p("| %d (%s) | %s | %s | %s | %s | %d / %d |\n", i+1, order, dur(b.toPulled()), dur(b.reported), dur(b.toRunning()),
 			dur(f.pull), b.reportedSize, f.size)
 	}
-	w.Write(out.Bytes())
+	_, _ = w.Write(out.Bytes())
 }
 
 // dur prints a duration like benchkit.Dur, seconds to the millisecond:

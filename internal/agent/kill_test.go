@@ -115,7 +115,7 @@ func runAgent(t *testing.T, a *Agent) {
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case _ = <-done:
 		case <-time.After(waitTimeout):
 			t.Errorf("Run did not return")
 		}

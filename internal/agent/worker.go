@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -97,6 +99,23 @@ func (w *podWorker) stop() {
 // resyncInterval bounds how long a pod goes unsynced even without events.
 const resyncInterval = 10 * time.Second
 
+// panicRetryInterval is how soon a pod whose sync panicked is tried again.
+const panicRetryInterval = time.Second
+
+// syncRecovered is one sync; a panic in it is logged with its stack and
+// the pod retried after panicRetryInterval, so one pod cannot take the node
+// (and every other pod's worker) down.
+func (w *podWorker) syncRecovered(ctx context.Context) (finished bool, requeue time.Duration) {
+	defer func() {
+		if v := recover(); v != nil {
+			w.a.log.Error("recovered from a panic syncing a pod; it is retried", "pod", w.namespace+"/"+w.name,
+				"uid", w.uid, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			finished, requeue = false, panicRetryInterval
+		}
+	}()
+	return w.sync(ctx)
+}
+
 func (w *podWorker) run() {
 	defer close(w.done)
 	defer w.a.workerDone(w.uid)
@@ -113,7 +132,7 @@ func (w *podWorker) run() {
 		w.mu.Lock()
 		w.cancelSync = cancel
 		w.mu.Unlock()
-		finished, requeue := w.sync(sctx)
+		finished, requeue := w.syncRecovered(sctx)
 		w.mu.Lock()
 		w.cancelSync = nil
 		w.mu.Unlock()

@@ -461,7 +461,7 @@ func TestPortForwardProxy(t *testing.T) {
 	go func() { errc <- pf.ForwardPorts() }()
 	defer func() {
 		close(stop)
-		<-errc
+		_ = <-errc
 	}()
 	select {
 	case <-ready:

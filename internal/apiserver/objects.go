@@ -1,18 +1,22 @@
 package apiserver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/storage"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // objects stores typed API objects as JSON under
@@ -20,6 +24,24 @@ import (
 // never carry a resourceVersion: it is the etcd mod revision, set on read.
 type objects struct {
 	store storage.Store
+	// eventTTL is how long an event lives after its last write (as
+	// kube-apiserver's --event-ttl), if the store can expire keys.
+	eventTTL time.Duration
+	// decodes counts decoded objects (tests check deletes do not decode
+	// whole namespaces).
+	decodes atomic.Int64
+}
+
+// ttl is the time to live of r's objects: events expire, others not.
+func (o *objects) ttl(r *registry.Resource) (storage.Expiring, time.Duration) {
+	if r.Name != "events" || o.eventTTL <= 0 {
+		return nil, 0
+	}
+	exp, ok := o.store.(storage.Expiring)
+	if !ok {
+		return nil, 0
+	}
+	return exp, o.eventTTL
 }
 
 func resourcePrefix(r *registry.Resource) string {
@@ -46,6 +68,7 @@ func listPrefix(r *registry.Resource, namespace string) string {
 }
 
 func (o *objects) decode(r *registry.Resource, data []byte, rev int64) (runtime.Object, error) {
+	o.decodes.Add(1)
 	obj := r.New()
 	if err := json.Unmarshal(data, obj); err != nil {
 		return nil, fmt.Errorf("decoding stored %s: %w", r.Name, err)
@@ -110,13 +133,42 @@ func (o *objects) list(ctx context.Context, r *registry.Resource, namespace stri
 	return out, rev, nil
 }
 
+// listReferencing returns the objects of a namespace whose stored JSON
+// holds uid: the candidates for owner references to it. Only those are
+// decoded, so deleting one object does not decode the whole namespace.
+func (o *objects) listReferencing(ctx context.Context, r *registry.Resource, namespace string, uid types.UID) ([]runtime.Object, error) {
+	kvs, _, err := o.store.List(ctx, listPrefix(r, namespace))
+	if err != nil {
+		return nil, err
+	}
+	needle := []byte(`"` + string(uid) + `"`)
+	var out []runtime.Object
+	for _, kv := range kvs {
+		if uid == "" || !bytes.Contains(kv.Value, needle) {
+			continue
+		}
+		obj, err := o.decode(r, kv.Value, kv.Revision)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, obj)
+	}
+	return out, nil
+}
+
 func (o *objects) create(ctx context.Context, r *registry.Resource, obj runtime.Object) (runtime.Object, error) {
 	m, _ := meta.Accessor(obj)
 	data, err := o.encode(r, obj)
 	if err != nil {
 		return nil, err
 	}
-	rev, err := o.store.Create(ctx, objectKey(r, m.GetNamespace(), m.GetName()), data)
+	key := objectKey(r, m.GetNamespace(), m.GetName())
+	var rev int64
+	if exp, ttl := o.ttl(r); exp != nil {
+		rev, err = exp.CreateWithTTL(ctx, key, data, ttl)
+	} else {
+		rev, err = o.store.Create(ctx, key, data)
+	}
 	if errors.Is(err, storage.ErrExists) {
 		return nil, apierrors.NewAlreadyExists(r.GVR().GroupResource(), m.GetName())
 	}
@@ -134,7 +186,13 @@ func (o *objects) update(ctx context.Context, r *registry.Resource, obj runtime.
 	if err != nil {
 		return nil, err
 	}
-	newRev, err := o.store.Update(ctx, objectKey(r, m.GetNamespace(), m.GetName()), data, rev)
+	key := objectKey(r, m.GetNamespace(), m.GetName())
+	var newRev int64
+	if exp, ttl := o.ttl(r); exp != nil {
+		newRev, err = exp.UpdateWithTTL(ctx, key, data, rev, ttl)
+	} else {
+		newRev, err = o.store.Update(ctx, key, data, rev)
+	}
 	switch {
 	case errors.Is(err, storage.ErrConflict):
 		return nil, conflict(r, m.GetName())

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/berth-dev/berth/internal/registry"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -18,6 +19,55 @@ import (
 	"k8s.io/client-go/applyconfigurations"
 	"sigs.k8s.io/yaml"
 )
+
+// Patch limits, as kube-apiserver's: at most maxJSONPatchOperations
+// operations in a JSON patch, and "copy" operations that together add at
+// most jsonPatchMaxCopyBytes (the CVE-2019-1002100 fix: without it, a
+// kilobyte of copies doubling one value grows an object past the memory
+// of the machine). A patched object may be no larger than a request body.
+const (
+	maxJSONPatchOperations = 10000
+	jsonPatchMaxCopyBytes  = 3 * 1024 * 1024
+	maxPatchedObjectBytes  = maxBodyBytes
+)
+
+// setJSONPatchCopyLimit sets the json-patch library's copy limit, a
+// package variable, as kube-apiserver does at start-up: lower an unset or
+// larger limit, never raise a smaller one.
+func setJSONPatchCopyLimit() {
+	for {
+		cur := atomic.LoadInt64(&jsonpatch.AccumulatedCopySizeLimit)
+		if cur > 0 && cur <= jsonPatchMaxCopyBytes {
+			return
+		}
+		if atomic.CompareAndSwapInt64(&jsonpatch.AccumulatedCopySizeLimit, cur, jsonPatchMaxCopyBytes) {
+			return
+		}
+	}
+}
+
+// checkPatchedSize refuses a patch whose result is larger than any
+// request could have sent.
+func checkPatchedSize(res *registry.Resource, name string, size int) error {
+	if size > maxPatchedObjectBytes {
+		return apierrors.NewRequestEntityTooLargeError(fmt.Sprintf(
+			"the patched %s %q would be %d bytes; the limit is %d", res.Name, name, size, maxPatchedObjectBytes))
+	}
+	return nil
+}
+
+// applyJSONPatch applies p to doc. The library panics on some malformed
+// operations (found by FuzzPatch: "replace" of the root without a value);
+// such a patch is refused like any patch that does not apply (422), where
+// kube-apiserver would answer 500 from its panic recovery.
+func applyJSONPatch(p jsonpatch.Patch, doc []byte) (out []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			out, err = nil, fmt.Errorf("the JSON patch cannot be applied: %v", v)
+		}
+	}()
+	return p.Apply(doc)
+}
 
 func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, info requestInfo) {
 	opts, err := parseWriteOptions(r)
@@ -110,7 +160,11 @@ func (s *Server) mergePatch(res *registry.Resource, pt types.PatchType, current 
 		if err != nil {
 			return nil, apierrors.NewBadRequest(err.Error())
 		}
-		patched, err = p.Apply(cur)
+		if len(p) > maxJSONPatchOperations {
+			return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf(
+				"The allowed maximum operations in a JSON patch is %d, got %d", maxJSONPatchOperations, len(p)))
+		}
+		patched, err = applyJSONPatch(p, cur)
 		if err != nil {
 			return nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", res.GVR().GroupResource(), "", err.Error(), 0, false)
 		}
@@ -128,6 +182,9 @@ func (s *Server) mergePatch(res *registry.Resource, pt types.PatchType, current 
 		if err != nil {
 			return nil, apierrors.NewBadRequest(err.Error())
 		}
+	}
+	if err := checkPatchedSize(res, nameOf(current), len(patched)); err != nil {
+		return nil, err
 	}
 	obj, warnings, err := s.decodeObject(res, patched, opts.validation)
 	if err != nil {
@@ -158,6 +215,11 @@ func (s *Server) applyPatch(info requestInfo, opts *writeOptions, current runtim
 	if err != nil {
 		return nil, err
 	}
+	if data, err := json.Marshal(out); err != nil {
+		return nil, err
+	} else if err := checkPatchedSize(info.res, info.name, len(data)); err != nil {
+		return nil, err
+	}
 	if m, err := meta.Accessor(out); err == nil {
 		m.SetResourceVersion("")
 		if rv := patchObj.GetResourceVersion(); rv != "" {
@@ -165,6 +227,13 @@ func (s *Server) applyPatch(info requestInfo, opts *writeOptions, current runtim
 		}
 	}
 	return out, nil
+}
+
+func nameOf(obj runtime.Object) string {
+	if m, err := meta.Accessor(obj); err == nil {
+		return m.GetName()
+	}
+	return ""
 }
 
 // fieldManager returns the (cached) managed-fields tracker of a resource.

@@ -69,7 +69,22 @@ type Config struct {
 	Log              *slog.Logger
 	// Version is reported at /version.
 	Version version.Info
+	// MaxRequestsInFlight, MaxMutatingRequestsInFlight and RequestTimeout
+	// limit requests that are not watches or streams; zero takes
+	// kube-apiserver's defaults (400, 200, 60s).
+	MaxRequestsInFlight         int
+	MaxMutatingRequestsInFlight int
+	RequestTimeout              time.Duration
+	// EventTTL is how long an event is kept after its last write, as
+	// kube-apiserver's --event-ttl (default 1h).
+	EventTTL time.Duration
+	// WatchStallTimeout is how long a watch may go without its client
+	// reading before it is closed (default 10s).
+	WatchStallTimeout time.Duration
 }
+
+// defaultEventTTL is kube-apiserver's --event-ttl default.
+const defaultEventTTL = time.Hour
 
 // Server is the API server. Create it with New and start it with Run.
 type Server struct {
@@ -90,6 +105,7 @@ type Server struct {
 	handler http.Handler // the authentication and authorization filters, then serveAPI
 	authn   authenticator.Request
 	reviews *reviews
+	limits  *limits
 }
 
 // New validates cfg and builds the server.
@@ -109,12 +125,20 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ServiceCIDR == "" {
 		cfg.ServiceCIDR = "10.96.0.0/12"
 	}
+	if cfg.EventTTL <= 0 {
+		cfg.EventTTL = defaultEventTTL
+	}
 	s := &Server{
-		cfg: cfg, reg: cfg.Registry, scheme: cfg.Scheme, objs: &objects{store: cfg.Store},
+		cfg: cfg, reg: cfg.Registry, scheme: cfg.Scheme, objs: &objects{store: cfg.Store, eventTTL: cfg.EventTTL},
 		log: cfg.Log, ready: make(chan struct{}), fieldManagers: map[string]*managedfields.FieldManager{},
 	}
+	setJSONPatchCopyLimit()
 	s.openapi = newOpenAPI(s.reg)
 	s.handler = s.buildHandler(http.HandlerFunc(s.serveAPI))
+	s.limits = newLimits(cfg.Log, cfg.MaxRequestsInFlight, cfg.MaxMutatingRequestsInFlight, cfg.RequestTimeout)
+	if s.cfg.WatchStallTimeout <= 0 {
+		s.cfg.WatchStallTimeout = defaultWatchStallTimeout
+	}
 	return s, nil
 }
 
@@ -127,13 +151,7 @@ func (s *Server) Addr() net.Addr { return s.cfg.Listener.Addr() }
 // Run serves until ctx ends, then shuts down, giving open requests (watches
 // included) a few seconds to finish.
 func (s *Server) Run(ctx context.Context) error {
-	hs := &http.Server{
-		Handler:           s,
-		TLSConfig:         s.cfg.TLS,
-		ReadHeaderTimeout: 30 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
+	hs := s.httpServer(ctx)
 	listeners := append([]net.Listener{s.cfg.Listener}, s.cfg.ExtraListeners...)
 	errc := make(chan error, len(listeners))
 	for _, ln := range listeners {
@@ -151,6 +169,29 @@ func (s *Server) Run(ctx context.Context) error {
 	_ = hs.Close()
 	return nil
 }
+
+// httpServer is the HTTP server with kube-apiserver's connection limits.
+func (s *Server) httpServer(ctx context.Context) *http.Server {
+	return &http.Server{
+		Handler:           s.Handler(),
+		TLSConfig:         s.cfg.TLS,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams:          http2MaxStreams,
+			MaxReadFrameSize:              http2MaxFrame,
+			MaxReceiveBufferPerStream:     http2MaxFrame,
+			MaxReceiveBufferPerConnection: http2MaxFrame * http2MaxStreams,
+		},
+		BaseContext: func(net.Listener) context.Context { return ctx },
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+}
+
+// Handler is the server's handler behind its request limits: panic
+// recovery, the in-flight limit and the request timeout.
+func (s *Server) Handler() http.Handler { return s.limits.wrap(s) }
 
 // publicPaths answer without credentials, as Kubernetes' default RBAC lets
 // system:unauthenticated read health and version.

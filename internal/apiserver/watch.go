@@ -1,9 +1,11 @@
 package apiserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
@@ -14,6 +16,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+)
+
+// A watch's events wait in a queue of watchQueueLen between the store and
+// the client. When the client stops reading and the queue stays full for
+// the server's WatchStallTimeout, the watch is closed, as kube-apiserver's
+// watch cache closes an unresponsive watcher: client-go then re-watches
+// from its last resourceVersion. Without this, etcd's client would buffer
+// every event for a stalled reader without bound.
+const (
+	watchQueueLen            = 1000
+	defaultWatchStallTimeout = 10 * time.Second
 )
 
 // bookmarkInterval is how often a watch that allows bookmarks gets one.
@@ -60,7 +73,8 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 		sendInitial = isTrue(v)
 	}
 	bookmarks := isTrue(q.Get("allowWatchBookmarks"))
-	timeout := 30 * time.Minute
+	// As kube-apiserver: a random time in [min-request-timeout, 2×min).
+	timeout := minRequestTimeout + time.Duration(rand.Int64N(int64(minRequestTimeout)))
 	if v := q.Get("timeoutSeconds"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
@@ -69,7 +83,8 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 		}
 		timeout = time.Duration(n) * time.Second
 	}
-	ctx := r.Context()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
 	var initial []runtime.Object
 	if sendInitial {
 		initial, fromRev, err = s.listObjects(ctx, info.res, info.namespace, sel)
@@ -78,11 +93,13 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 			return
 		}
 	}
-	events, err := s.cfg.Store.Watch(ctx, listPrefix(info.res, info.namespace), fromRev)
+	stored, err := s.cfg.Store.Watch(ctx, listPrefix(info.res, info.namespace), fromRev)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	events := s.watchQueue(ctx, cancel, stored, r.URL.Path)
+	rc := http.NewResponseController(w)
 	flusher, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Transfer-Encoding", "chunked")
@@ -107,12 +124,24 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 			}
 			payload = tbl
 		}
-		if err := enc.Encode(watchEvent{Type: t, Object: payload}); err != nil {
+		// A client that stops reading blocks this write; the deadline ends
+		// the watch instead of holding its events forever.
+		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WatchStallTimeout))
+		err := enc.Encode(watchEvent{Type: t, Object: payload})
+		if err == nil {
+			if err = rc.Flush(); errors.Is(err, http.ErrNotSupported) {
+				err = nil
+			}
+		}
+		if err != nil {
+			if r.Context().Err() == nil { // the client is there but does not read
+				s.log.Warn("closing a watch whose client stopped reading", "path", r.URL.Path, "err", err)
+			}
 			return err
 		}
-		if flusher != nil {
-			flusher.Flush()
-		}
+		// No deadline while the watch is idle: a quiet watch is not a
+		// stalled one.
+		_ = rc.SetWriteDeadline(time.Time{})
 		return nil
 	}
 	lastRev := fromRev
@@ -164,6 +193,50 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 			}
 		}
 	}
+}
+
+// watchQueue moves the store's events into a bounded queue. If the queue
+// stays full for the stall timeout, the client is not reading: the watch
+// is cancelled (which ends the store's watch and frees what it buffered)
+// and the queue closed, so the handler ends.
+func (s *Server) watchQueue(ctx context.Context, cancel context.CancelFunc, in <-chan storage.Event, path string) <-chan storage.Event {
+	out := make(chan storage.Event, watchQueueLen)
+	go func() {
+		defer close(out)
+		defer func() {
+			for range in { // until the store's watch sees the cancel
+			}
+		}()
+		var stall *time.Timer
+		defer func() {
+			if stall != nil {
+				stall.Stop()
+			}
+		}()
+		for ev := range in {
+			select {
+			case out <- ev:
+				continue
+			default:
+			}
+			if stall == nil {
+				stall = time.NewTimer(s.cfg.WatchStallTimeout)
+			} else {
+				stall.Reset(s.cfg.WatchStallTimeout)
+			}
+			select {
+			case out <- ev:
+				stall.Stop()
+			case <-stall.C:
+				s.log.Warn("closing a watch whose client stopped reading", "path", path, "queued", len(out))
+				cancel()
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
 }
 
 // translate maps a storage event to a watch event for this selector. An

@@ -213,7 +213,7 @@ func startClusterDNS(ctx context.Context, cfg AgentConfig, client kubernetes.Int
 // then stops the runtime child, leaving containers running.
 func (na *nodeAgent) stop(timeout time.Duration) {
 	select {
-	case <-na.done:
+	case _ = <-na.done:
 	case <-time.After(timeout):
 	}
 	na.runtime.Close()

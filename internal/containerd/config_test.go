@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/internal/testutil/ci"
 )
 
 func TestNewLayoutDefaults(t *testing.T) {
@@ -241,7 +243,7 @@ func TestRunMissingBinary(t *testing.T) {
 // with the tail of containerd.log.
 func TestRunGivesUpBeforeFirstReady(t *testing.T) {
 	if _, err := lookPath("ctr"); err != nil {
-		t.Skipf("needs ctr in PATH: %v", err)
+		ci.Skipf(t, "needs ctr in PATH: %v", err)
 	}
 	dir, err := os.MkdirTemp("/tmp", "bcu")
 	if err != nil {

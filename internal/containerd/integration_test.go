@@ -21,6 +21,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/internal/testutil/ci"
 )
 
 // requireRuntime skips unless this machine can run real pods.
@@ -30,16 +32,16 @@ func requireRuntime(t *testing.T) {
 		t.Skip("integration test: skipped with -short")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("integration test: needs root to run containerd, runc and CNI")
+		ci.Skipf(t, "integration test: needs root to run containerd, runc and CNI")
 	}
 	for _, bin := range []string{"containerd", "ctr", "runc", "containerd-shim-runc-v2"} {
 		if _, err := lookPath(bin); err != nil {
-			t.Skipf("integration test: %v (apt-get install containerd runc containernetworking-plugins)", err)
+			ci.Skipf(t, "integration test: %v (apt-get install containerd runc containernetworking-plugins)", err)
 		}
 	}
 	for _, plugin := range []string{"bridge", "host-local", "portmap", "loopback"} {
 		if _, err := os.Stat(filepath.Join("/usr/lib/cni", plugin)); err != nil {
-			t.Skipf("integration test: CNI plugin missing: %v (apt-get install containernetworking-plugins)", err)
+			ci.Skipf(t, "integration test: CNI plugin missing: %v (apt-get install containernetworking-plugins)", err)
 		}
 	}
 }
@@ -214,7 +216,7 @@ func startRun(t *testing.T, cfg Config) *running {
 		t.Fatalf("Run returned before Ready: %v (log %s)", err, c.LogPath())
 	case <-time.After(40 * time.Second):
 		cancel()
-		<-r.errc
+		_ = <-r.errc
 		t.Fatalf("not Ready after 40s (log %s)", c.LogPath())
 	}
 	return r
@@ -466,8 +468,8 @@ func cleanupRuntime(t *testing.T, cur *running, l layout, cgroupParent string) {
 				if list, err := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{}); err == nil {
 					for _, s := range list.Items {
 						t.Logf("cleanup: removing sandbox %s", s.Id)
-						rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: s.Id})
-						rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: s.Id})
+						_, _ = rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: s.Id})
+						_, _ = rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: s.Id})
 					}
 				}
 				conn.Close()
@@ -477,7 +479,7 @@ func cleanupRuntime(t *testing.T, cur *running, l layout, cgroupParent string) {
 		}
 		cur.cancel()
 		select {
-		case <-cur.errc:
+		case _ = <-cur.errc:
 		case <-time.After(15 * time.Second):
 			t.Errorf("cleanup: Run did not return")
 		}
@@ -485,14 +487,14 @@ func cleanupRuntime(t *testing.T, cur *running, l layout, cgroupParent string) {
 	for _, shim := range shimPids(l) {
 		for _, child := range childrenOf(shim) {
 			t.Logf("cleanup: killing leftover container process %d", child)
-			syscall.Kill(child, syscall.SIGKILL)
+			_ = syscall.Kill(child, syscall.SIGKILL)
 		}
 		t.Logf("cleanup: killing leftover shim %d", shim)
-		syscall.Kill(shim, syscall.SIGKILL)
+		_ = syscall.Kill(shim, syscall.SIGKILL)
 	}
 	for _, pid := range containerdPids(l) {
 		t.Logf("cleanup: killing leftover containerd %d", pid)
-		syscall.Kill(pid, syscall.SIGKILL)
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
 		var mounts []string

@@ -108,7 +108,7 @@ func TestPauseRuns(t *testing.T) {
 					break
 				}
 				if time.Now().After(deadline) {
-					cmd.Process.Kill()
+					_ = cmd.Process.Kill()
 					t.Fatalf("pause did not settle: %v", fields)
 				}
 				time.Sleep(10 * time.Millisecond)
@@ -121,14 +121,14 @@ func TestPauseRuns(t *testing.T) {
 				t.Fatalf("pause exited on its own: %v", err)
 			default:
 			}
-			cmd.Process.Signal(sig)
+			_ = cmd.Process.Signal(sig)
 			select {
 			case err := <-done:
 				if err != nil {
 					t.Errorf("after %v: %v, want exit status 0", sig, err)
 				}
 			case <-time.After(5 * time.Second):
-				cmd.Process.Kill()
+				_ = cmd.Process.Kill()
 				t.Fatalf("pause did not exit on %v", sig)
 			}
 		})

@@ -47,7 +47,7 @@ func (s *fakeServer) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.srv = fakecri.NewServer(s.fake)
-	go s.srv.Serve(lis)
+	go func() { _ = s.srv.Serve(lis) }()
 }
 
 func dial(t *testing.T, endpoint string) *cri.Client {
@@ -192,8 +192,8 @@ func TestTimeoutsInSeconds(t *testing.T) {
 	s := serveFake(t, f)
 	c := dial(t, s.sock)
 	for _, d := range []time.Duration{0, -time.Second, time.Millisecond, time.Second, 1500 * time.Millisecond, 30 * time.Second} {
-		c.StopContainer(callCtx(t), "x", d)
-		c.ExecSync(callCtx(t), "x", []string{"true"}, d)
+		_ = c.StopContainer(callCtx(t), "x", d)
+		_, _ = c.ExecSync(callCtx(t), "x", []string{"true"}, d)
 	}
 	var stops, execs []time.Duration
 	for _, call := range f.Calls() {
@@ -251,7 +251,7 @@ func TestDial(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	go srv.Serve(lis)
+	go func() { _ = srv.Serve(lis) }()
 	defer srv.Stop()
 	if _, err := cri.Dial(ctx, sock); !errors.Is(err, cri.ErrUnimplemented) {
 		t.Errorf("Dial(not CRI) = %v, want ErrUnimplemented", err)

@@ -24,6 +24,7 @@ import (
 	"github.com/berth-dev/berth/internal/containerd"
 	"github.com/berth-dev/berth/internal/cri"
 	"github.com/berth-dev/berth/internal/cri/critest"
+	"github.com/berth-dev/berth/internal/testutil/ci"
 )
 
 // testImage is the busybox image imported into the test containerd. Its
@@ -190,20 +191,20 @@ func requireContainerd(t *testing.T) {
 		t.Skip("real containerd: skipped in -short mode")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("real containerd: needs root (containerd, runc, CNI bridge and mounts)")
+		ci.Skipf(t, "real containerd: needs root (containerd, runc, CNI bridge and mounts)")
 	}
 	for _, bin := range []string{"containerd", "ctr", "containerd-shim-runc-v2", "runc"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("real containerd: %s not on PATH (apt-get install containerd runc)", bin)
+			ci.Skipf(t, "real containerd: %s not on PATH (apt-get install containerd runc)", bin)
 		}
 	}
 	for _, p := range []string{"/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback"} {
 		if _, err := os.Stat(p); err != nil {
-			t.Skipf("real containerd: CNI plugin %s missing (apt-get install containernetworking-plugins)", p)
+			ci.Skipf(t, "real containerd: CNI plugin %s missing (apt-get install containernetworking-plugins)", p)
 		}
 	}
 	if _, err := os.Stat(critest.BusyboxPath); err != nil {
-		t.Skipf("real containerd: %s missing for the test image (apt-get install busybox-static)", critest.BusyboxPath)
+		ci.Skipf(t, "real containerd: %s missing for the test image (apt-get install busybox-static)", critest.BusyboxPath)
 	}
 }
 

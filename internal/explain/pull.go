@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/agent/images"
-	"github.com/berth-dev/berth/internal/agent/keyring"
 	"github.com/berth-dev/berth/internal/imageref"
+	"github.com/berth-dev/berth/internal/keyring"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"

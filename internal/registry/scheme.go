@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 )
 
 // NewScheme returns a scheme holding every type berth serves, plus the meta
@@ -33,6 +34,7 @@ func NewScheme() *runtime.Scheme {
 	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
 	// Clients send DeleteOptions and other options as meta.k8s.io/v1.
 	metav1.AddToGroupVersion(s, metav1.SchemeGroupVersion)
-	metav1.AddMetaToScheme(s)
+	// Registering meta's own types fails only on a programming error.
+	utilruntime.Must(metav1.AddMetaToScheme(s))
 	return s
 }

@@ -10,6 +10,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Errors returned by every Store. Callers test them with errors.Is.
@@ -22,7 +23,19 @@ var (
 	ErrConflict = errors.New("storage: revision conflict")
 	// ErrCompacted: a watch asked for a revision older than the compacted one.
 	ErrCompacted = errors.New("storage: revision compacted")
+	// ErrNoSpace: the store is full (etcd's backend quota); nothing can be
+	// written until space is freed. Deletes still work.
+	ErrNoSpace = errors.New("storage: database space exceeded")
 )
+
+// Expiring is implemented by stores whose keys can expire (etcd leases).
+// A write through it gives the key a time to live: unless written again,
+// the key is deleted (a DELETED event) once ttl has passed. A store may
+// keep a key up to a few percent longer than ttl, never shorter.
+type Expiring interface {
+	CreateWithTTL(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error)
+	UpdateWithTTL(ctx context.Context, key string, value []byte, expectedRevision int64, ttl time.Duration) (int64, error)
+}
 
 // KeyValue is one stored value with its last modification revision.
 type KeyValue struct {

@@ -57,7 +57,7 @@ func TestDurability(t *testing.T) {
 	})
 
 	if s.running() {
-		s.stop(syscall.SIGKILL) // the stop subtest gave up early
+		_, _ = s.stop(syscall.SIGKILL) // the stop subtest gave up early
 	}
 	s.start(t)
 	t.Run("ObjectsBackAfterSIGTERM", func(t *testing.T) {

@@ -3,7 +3,7 @@
 // its servers (own data dir, own port), so tests may run in parallel.
 //
 // BERTH_BIN=path skips the build and uses that binary. The package is
-// skipped when kubectl is not on PATH.
+// skipped when kubectl is not on PATH, and fails then in CI (CI=true).
 package e2e
 
 import (
@@ -37,7 +37,12 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	if _, err := exec.LookPath("kubectl"); err != nil {
-		skipReason = "kubectl is not on PATH: the e2e tests drive the real kubectl (install kubectl >= 1.32 to run them)"
+		skipReason = "kubectl is not on PATH: the e2e tests drive the real kubectl (install kubectl >= 1.32, or run `scripts/install-tools.sh kubectl` and put bin/tools on PATH)"
+		if os.Getenv("CI") == "true" {
+			// In CI a missing kubectl must fail the suite, not pass it by skipping.
+			fmt.Fprintln(os.Stderr, "test/e2e: FAIL:", skipReason)
+			return 1
+		}
 		fmt.Fprintln(os.Stderr, "test/e2e: skipping:", skipReason)
 		return m.Run()
 	}
@@ -117,7 +122,7 @@ func startServerWith(t *testing.T, dataDir string, withAgent bool, extraArgs ...
 	}
 	t.Cleanup(func() {
 		if s.running() {
-			s.stop(syscall.SIGTERM)
+			_, _ = s.stop(syscall.SIGTERM)
 		}
 		s.mu.Lock()
 		leaks := append([]string(nil), s.leaks...)
@@ -188,7 +193,7 @@ func (s *server) start(t testing.TB) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.stop(syscall.SIGKILL)
+			_, _ = s.stop(syscall.SIGKILL)
 			t.Fatalf("berth server %v: %s did not appear within 60s\n%s", args, kubeconfig, s.readLog(s.logPath))
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -247,7 +247,7 @@ spec:
 				if err != nil {
 					return
 				}
-				c.Write([]byte("control\n"))
+				_, _ = c.Write([]byte("control\n"))
 				c.Close()
 			}
 		}()

@@ -73,7 +73,7 @@ func StartRegistry(ctx context.Context, dir string, basicAuth bool) (*Registry, 
 		return nil, fmt.Errorf("starting docker-registry: %w", err)
 	}
 	if err := r.waitReady(ctx); err != nil {
-		r.Stop()
+		_ = r.Stop()
 		return nil, err
 	}
 	return r, nil

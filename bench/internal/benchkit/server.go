@@ -51,10 +51,10 @@ func StartServer(ctx context.Context, bin, dataDir string, readyTimeout time.Dur
 		case <-c.Exited():
 			return nil, fmt.Errorf("berth server exited before it was ready (%v); its log:\n%s", c.WaitErr(), c.LogTail())
 		case <-deadline.C:
-			s.Stop()
+			_, _ = s.Stop()
 			return nil, fmt.Errorf("berth server not ready after %s (no %s); its log:\n%s", readyTimeout, s.Kubeconfig, c.LogTail())
 		case <-ctx.Done():
-			s.Stop()
+			_, _ = s.Stop()
 			return nil, ctx.Err()
 		case <-tick.C:
 		}

@@ -17,7 +17,7 @@
 // Each warning says whether the secret was listed in the pod spec or copied
 // from the service account. The plugin never rejects a pod and never puts a
 // secret value in a warning. It matches images with the node's own keyring
-// (internal/agent/keyring), so it cannot disagree with the node.
+// (internal/keyring), so it cannot disagree with the node.
 package pullsecretlint
 
 import (
@@ -33,8 +33,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/berth-dev/berth/internal/admission"
-	"github.com/berth-dev/berth/internal/agent/keyring"
 	"github.com/berth-dev/berth/internal/imageref"
+	"github.com/berth-dev/berth/internal/keyring"
 )
 
 // PluginName names the plugin in --enable-admission-plugins.

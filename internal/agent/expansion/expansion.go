@@ -3,7 +3,10 @@
 // types.
 package expansion
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // Expand replaces $(NAME) with lookup(NAME) when lookup answers, keeps an
 // unresolved or unterminated reference as written, turns $$ into $, and
@@ -34,7 +37,13 @@ func Expand(s string, lookup func(string) (string, bool)) string {
 			}
 			i += 2 + end
 		default:
+			// The kubelet decodes the rune after a lone $ and writes it
+			// back, so an invalid UTF-8 byte there becomes U+FFFD. Found
+			// by FuzzExpand; kept for byte-for-byte agreement.
+			r, size := utf8.DecodeRuneInString(s[i+1:])
 			b.WriteByte('$')
+			b.WriteRune(r)
+			i += size
 		}
 	}
 	return b.String()

@@ -18,8 +18,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-dev/berth/internal/agent/keyring"
 	"github.com/berth-dev/berth/internal/cri"
+	"github.com/berth-dev/berth/internal/keyring"
 )
 
 // SecretGetter reads one secret. The manager only ever asks for the pod's

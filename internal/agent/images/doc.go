@@ -17,7 +17,7 @@
 //     Never it is told the image is not present;
 //  4. pulls: pull intent on disk, per-pod-and-image back-off (10 s doubling
 //     to 300 s), the pod's pull secrets from its own namespace turned into a
-//     keyring (internal/agent/keyring), every matching credential tried in
+//     keyring (internal/keyring), every matching credential tried in
 //     order with no anonymous fallback once one matched, and a pulled record
 //     naming the credential that worked.
 //

@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/berth-dev/berth/internal/agent/keyring"
+	"github.com/berth-dev/berth/internal/keyring"
 )
 
 func keyringCred(user, pass string) keyring.Credential {

@@ -283,7 +283,7 @@ func TestFollowStopsOnCancel(t *testing.T) {
 	waitFor(t, "the log", func() bool { return out.String() == "a\n" })
 	cancel()
 	select {
-	case <-done:
+	case _ = <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("following did not stop when the context ended")
 	}
@@ -306,7 +306,7 @@ func TestFollowLimitBytes(t *testing.T) {
 	waitFor(t, "the log", func() bool { return out.String() == "abc\n" })
 	appendFile(t, path, criLog("stdout F defgh"))
 	select {
-	case <-done:
+	case _ = <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("following did not stop at limitBytes")
 	}

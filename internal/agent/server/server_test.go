@@ -443,7 +443,7 @@ func TestPortForward(t *testing.T) {
 	go func() { errc <- pf.ForwardPorts() }()
 	defer func() {
 		close(stop)
-		<-errc
+		_ = <-errc
 	}()
 	select {
 	case <-ready:

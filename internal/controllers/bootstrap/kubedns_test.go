@@ -94,7 +94,7 @@ func TestKubeDNSRepaired(t *testing.T) {
 	defer func() {
 		cancel()
 		select {
-		case <-done:
+		case _ = <-done:
 		case <-time.After(10 * time.Second):
 			t.Error("Run did not return after ctx ended")
 		}

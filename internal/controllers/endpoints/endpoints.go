@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -76,9 +77,16 @@ func New(client kubernetes.Interface, cfg Config) *Controller {
 	return &Controller{client: client, cfg: cfg}
 }
 
+// keepRunningOnPanic sets apimachinery's process-wide switch once.
+var keepRunningOnPanic sync.Once
+
 // Run builds the controllers, starts the informers and blocks until ctx
 // ends.
 func (c *Controller) Run(ctx context.Context) error {
+	// Kubernetes' controllers recover panics with HandleCrash, which by
+	// default re-panics and ends the process. In berth that process is the
+	// node: log the panic with its stack and let the worker loop go on.
+	keepRunningOnPanic.Do(func() { utilruntime.ReallyCrash = false })
 	ctx = klog.NewContext(ctx, logr.FromSlogHandler(c.cfg.Logger.Handler()))
 	factory, own := c.cfg.Informers, false
 	if factory == nil {

@@ -5,10 +5,25 @@ package workers
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 	"sync"
 
 	"k8s.io/client-go/util/workqueue"
 )
+
+// PanicError is a sync that panicked: the worker recovers, reports it
+// through onError with the stack, and retries the key with back-off, so one
+// bad object cannot take the node down.
+type PanicError struct {
+	Key   string
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("panic syncing %q: %v\n%s", e.Key, e.Value, e.Stack)
+}
 
 // Run starts n workers over q and blocks until ctx ends; it then shuts q
 // down and waits for the workers. onError is told about each failed sync
@@ -34,7 +49,7 @@ func next(ctx context.Context, q workqueue.TypedRateLimitingInterface[string],
 		return false
 	}
 	defer q.Done(key)
-	err := syncKey(ctx, key)
+	err := syncRecovered(ctx, key, syncKey)
 	switch {
 	case err == nil:
 		q.Forget(key)
@@ -44,4 +59,13 @@ func next(ctx context.Context, q workqueue.TypedRateLimitingInterface[string],
 		q.AddRateLimited(key)
 	}
 	return true
+}
+
+func syncRecovered(ctx context.Context, key string, syncKey func(ctx context.Context, key string) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Key: key, Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return syncKey(ctx, key)
 }

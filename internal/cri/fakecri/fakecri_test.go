@@ -152,7 +152,7 @@ func TestPullScriptSequenceAndDelay(t *testing.T) {
 		defer wg.Done()
 		c, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
-		f.PullImage(c, &runtimeapi.ImageSpec{Image: "slow:1"}, nil, nil)
+		_, _ = f.PullImage(c, &runtimeapi.ImageSpec{Image: "slow:1"}, nil, nil)
 	}()
 	time.Sleep(20 * time.Millisecond)
 	if _, err := f.Version(ctx(t)); err != nil {
@@ -224,7 +224,7 @@ func TestExitContainer(t *testing.T) {
 	}
 
 	_, id2 := running(t, f, "app2")
-	f.ExitContainer(id2, 0, "", "done")
+	_ = f.ExitContainer(id2, 0, "", "done")
 	if st, _ := f.ContainerStatus(ctx(t), id2); st.Reason != "Completed" || st.Message != "done" {
 		t.Errorf("exit 0: reason %q message %q", st.Reason, st.Message)
 	}
@@ -251,7 +251,7 @@ func TestScriptContainerAndClock(t *testing.T) {
 
 	f.ScriptContainer("graceful", fakecri.Behaviour{HandlesStop: true})
 	_, id = running(t, f, "graceful", "/app/server")
-	f.StopContainer(ctx(t), id, 30*time.Second)
+	_ = f.StopContainer(ctx(t), id, 30*time.Second)
 	if st, _ := f.ContainerStatus(ctx(t), id); st.ExitCode != 0 || st.Reason != "Completed" {
 		t.Errorf("graceful stop: %d %q", st.ExitCode, st.Reason)
 	}

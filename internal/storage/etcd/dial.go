@@ -35,7 +35,7 @@ func DialTLS(ctx context.Context, endpoints []string, tlsCfg *tls.Config) (*clie
 		return nil, err
 	}
 	if _, err := client.Get(ctx, "\x00", clientv3.WithCountOnly()); err != nil {
-		closeClient(client)
+		_ = closeClient(client)
 		return nil, fmt.Errorf("etcd: dialing %v: %w", endpoints, err)
 	}
 	return client, nil

@@ -9,6 +9,10 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"go.etcd.io/etcd/client/pkg/v3/logutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -50,6 +54,13 @@ type EmbeddedConfig struct {
 	// this process's user reaches the store (no loopback port that any
 	// local user or hostNetwork pod could dial). Empty: a loopback port.
 	SocketDir string
+	// QuotaBackendBytes is etcd's database quota (0: etcd's 2 GiB). When
+	// it is reached, writes fail with storage.ErrNoSpace until space is
+	// freed: berth then compacts and defragments etcd and clears its alarm.
+	QuotaBackendBytes int64
+	// SpaceCheckInterval is how often a full database is checked for
+	// freed space (default 5s).
+	SpaceCheckInterval time.Duration
 }
 
 // SocketName is the client socket's file name under SocketDir.
@@ -63,6 +74,10 @@ type Embedded struct {
 	endpoints []string
 
 	stopping  *atomic.Bool // set by Close: etcd's stop noise is not logged
+	quota     int64
+	stopSpace context.CancelFunc
+	spaceDone chan struct{}
+	lg        *zap.Logger
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -106,7 +121,80 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 		e.Close()
 		return nil, err
 	}
-	return &Embedded{etcd: e, client: client, endpoints: endpoints, stopping: stopping}, nil
+	quota := cfg.QuotaBackendBytes
+	if quota <= 0 {
+		quota = 2 << 30 // etcd's default
+	}
+	em := &Embedded{etcd: e, client: client, endpoints: endpoints, stopping: stopping, quota: quota, lg: lg,
+		spaceDone: make(chan struct{})}
+	interval := cfg.SpaceCheckInterval
+	if interval <= 0 {
+		interval = 5 * time.Second
+	}
+	spaceCtx, stop := context.WithCancel(context.Background())
+	em.stopSpace = stop
+	go em.reclaimSpace(spaceCtx, interval)
+	return em, nil
+}
+
+// reclaimSpace recovers from a full database. etcd raises a NOSPACE alarm
+// when its quota is reached and keeps refusing writes, even after keys are
+// deleted, until the space is reclaimed and the alarm disarmed, which an
+// operator does by hand for kube-apiserver's etcd. berth owns its etcd: once
+// something was deleted (the revision moved), it compacts all history (open
+// watches then resume with a relist), defragments, and disarms the alarm if
+// the database is back under 90% of the quota.
+func (e *Embedded) reclaimSpace(ctx context.Context, interval time.Duration) {
+	defer close(e.spaceDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var tried int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		alarms, err := e.client.AlarmList(ctx)
+		if err != nil || len(alarms.Alarms) == 0 {
+			continue
+		}
+		var nospace []*etcdserverpb.AlarmMember
+		for _, a := range alarms.Alarms {
+			if a.Alarm == etcdserverpb.AlarmType_NOSPACE {
+				nospace = append(nospace, a)
+			}
+		}
+		if len(nospace) == 0 {
+			continue
+		}
+		st, err := e.client.Status(ctx, e.endpoints[0])
+		if err != nil || st.Header.Revision == tried {
+			continue
+		}
+		tried = st.Header.Revision
+		if _, err := e.client.Compact(ctx, st.Header.Revision, clientv3.WithCompactPhysical()); err != nil && !errors.Is(err, rpctypes.ErrCompacted) {
+			e.lg.Warn("etcd is full: compacting failed", zap.Error(err))
+			continue
+		}
+		if _, err := e.client.Defragment(ctx, e.endpoints[0]); err != nil {
+			e.lg.Warn("etcd is full: defragmenting failed", zap.Error(err))
+			continue
+		}
+		st, err = e.client.Status(ctx, e.endpoints[0])
+		quota := e.quota
+		if err == nil && st.DbSizeQuota > 0 {
+			quota = st.DbSizeQuota
+		}
+		if err != nil || st.DbSize >= quota/10*9 {
+			continue
+		}
+		for _, a := range nospace {
+			if _, err := e.client.AlarmDisarm(ctx, (*clientv3.AlarmMember)(a)); err != nil {
+				e.lg.Warn("etcd: disarming the NOSPACE alarm failed", zap.Error(err))
+			}
+		}
+	}
 }
 
 // embedConfig turns cfg into etcd's configuration.
@@ -156,6 +244,7 @@ func embedConfig(cfg EmbeddedConfig, stopping *atomic.Bool) (*embed.Config, *zap
 	ecfg.InitialCluster = cfg.Name + "=" + loopback[0].String()
 	// The gateway dials the configured client address, which is port 0.
 	ecfg.EnableGRPCGateway = false
+	ecfg.QuotaBackendBytes = cfg.QuotaBackendBytes
 	ecfg.AutoCompactionMode = cfg.AutoCompactionMode
 	ecfg.AutoCompactionRetention = cfg.AutoCompactionRetention
 	ecfg.Logger = "zap"
@@ -178,6 +267,8 @@ func (e *Embedded) Err() <-chan error { return e.etcd.Err() }
 // requests finish and the database is flushed. It is safe to call twice.
 func (e *Embedded) Close() error {
 	e.closeOnce.Do(func() {
+		e.stopSpace()
+		<-e.spaceDone
 		// The client first: its open watches would hold the server's
 		// graceful stop for its whole timeout.
 		e.closeErr = closeClient(e.client)

@@ -145,7 +145,7 @@ func TestSurvivesKill(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
+	defer func() { _ = cmd.Process.Kill() }()
 
 	lines := make(chan string, 1)
 	go func() {
@@ -165,7 +165,7 @@ func TestSurvivesKill(t *testing.T) {
 	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no clean stop
 		t.Fatal(err)
 	}
-	cmd.Wait()
+	_ = cmd.Wait()
 
 	e := startEmbedded(t, dir)
 	s := etcd.New(e.Client())

@@ -8,7 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"sync"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -28,9 +31,28 @@ type Store struct {
 	cancel    context.CancelFunc
 	closeOnce sync.Once
 	closeErr  error
+
+	leaseMu sync.Mutex
+	leases  map[time.Duration]grantedLease // by TTL asked for
 }
 
-var _ storage.Store = (*Store)(nil)
+// grantedLease is a lease shared by keys written within a short window,
+// as kube-apiserver's lease manager does: one lease per write would put
+// thousands of leases in etcd for a busy event stream.
+type grantedLease struct {
+	id      clientv3.LeaseID
+	granted time.Time
+}
+
+// leaseReuseFraction of a TTL is how long one lease is shared; the lease
+// lasts that much longer than the TTL, so no key expires early (5%, as
+// kube-apiserver).
+const leaseReuseFraction = 0.05
+
+var (
+	_ storage.Store    = (*Store)(nil)
+	_ storage.Expiring = (*Store)(nil)
+)
 
 // Option configures a Store.
 type Option func(*Store)
@@ -54,7 +76,7 @@ func WatchBuffer(n int) Option {
 // New returns a Store over client.
 func New(client *clientv3.Client, opts ...Option) *Store {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Store{client: client, watchBuffer: 100, ctx: ctx, cancel: cancel}
+	s := &Store{client: client, watchBuffer: 100, ctx: ctx, cancel: cancel, leases: map[time.Duration]grantedLease{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -92,12 +114,21 @@ func (s *Store) List(ctx context.Context, prefix string) ([]storage.KeyValue, in
 
 // Create writes key only if it does not exist (else storage.ErrExists).
 func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, error) {
-	resp, err := s.client.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(value))).
-		Commit()
+	return s.CreateWithTTL(ctx, key, value, 0)
+}
+
+// CreateWithTTL is Create with a lease of at least ttl (0: none).
+func (s *Store) CreateWithTTL(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error) {
+	put, err := s.opPut(ctx, key, value, ttl)
 	if err != nil {
 		return 0, fmt.Errorf("etcd: creating %q: %w", key, err)
+	}
+	resp, err := s.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(put).
+		Commit()
+	if err != nil {
+		return 0, fmt.Errorf("etcd: creating %q: %w", key, mapErr(err))
 	}
 	if !resp.Succeeded {
 		return 0, fmt.Errorf("etcd: creating %q: %w", key, storage.ErrExists)
@@ -107,13 +138,22 @@ func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, er
 
 // Update overwrites key only if its mod revision equals expectedRevision.
 func (s *Store) Update(ctx context.Context, key string, value []byte, expectedRevision int64) (int64, error) {
+	return s.UpdateWithTTL(ctx, key, value, expectedRevision, 0)
+}
+
+// UpdateWithTTL is Update with a new lease of at least ttl (0: none).
+func (s *Store) UpdateWithTTL(ctx context.Context, key string, value []byte, expectedRevision int64, ttl time.Duration) (int64, error) {
+	put, err := s.opPut(ctx, key, value, ttl)
+	if err != nil {
+		return 0, fmt.Errorf("etcd: updating %q: %w", key, err)
+	}
 	resp, err := s.client.Txn(ctx).
 		If(exists(key), clientv3.Compare(clientv3.ModRevision(key), "=", expectedRevision)).
-		Then(clientv3.OpPut(key, string(value))).
+		Then(put).
 		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
 		Commit()
 	if err != nil {
-		return 0, fmt.Errorf("etcd: updating %q: %w", key, err)
+		return 0, fmt.Errorf("etcd: updating %q: %w", key, mapErr(err))
 	}
 	if !resp.Succeeded {
 		return 0, fmt.Errorf("etcd: updating %q at revision %d: %w", key, expectedRevision, failure(resp))
@@ -134,7 +174,7 @@ func (s *Store) Delete(ctx context.Context, key string, expectedRevision int64) 
 		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
 		Commit()
 	if err != nil {
-		return storage.KeyValue{}, 0, fmt.Errorf("etcd: deleting %q: %w", key, err)
+		return storage.KeyValue{}, 0, fmt.Errorf("etcd: deleting %q: %w", key, mapErr(err))
 	}
 	if !resp.Succeeded {
 		return storage.KeyValue{}, 0, fmt.Errorf("etcd: deleting %q at revision %d: %w", key, expectedRevision, failure(resp))
@@ -177,6 +217,49 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
+}
+
+// opPut is the put of key, attached to a lease of at least ttl if ttl > 0.
+func (s *Store) opPut(ctx context.Context, key string, value []byte, ttl time.Duration) (clientv3.Op, error) {
+	if ttl <= 0 {
+		return clientv3.OpPut(key, string(value)), nil
+	}
+	id, err := s.lease(ctx, ttl)
+	if err != nil {
+		return clientv3.Op{}, err
+	}
+	return clientv3.OpPut(key, string(value), clientv3.WithLease(id)), nil
+}
+
+// lease returns a lease that lives at least ttl from now, shared by the
+// writes of a window of leaseReuseFraction×ttl.
+func (s *Store) lease(ctx context.Context, ttl time.Duration) (clientv3.LeaseID, error) {
+	reuse := time.Duration(float64(ttl) * leaseReuseFraction)
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	if l, ok := s.leases[ttl]; ok && time.Since(l.granted) < reuse {
+		return l.id, nil
+	}
+	secs := int64(math.Ceil((ttl + reuse).Seconds()))
+	now := time.Now()
+	resp, err := s.client.Grant(ctx, secs)
+	if err != nil {
+		return 0, fmt.Errorf("granting a %ds lease: %w", secs, mapErr(err))
+	}
+	s.leases[ttl] = grantedLease{id: resp.ID, granted: now}
+	return resp.ID, nil
+}
+
+// mapErr turns etcd's "database space exceeded" into storage.ErrNoSpace,
+// with what to do about it.
+func mapErr(err error) error {
+	if errors.Is(err, rpctypes.ErrGRPCNoSpace) || errors.Is(err, rpctypes.ErrNoSpace) ||
+		strings.Contains(err.Error(), "database space exceeded") {
+		return fmt.Errorf("%w: etcd's database reached its quota and refuses writes until space is freed; "+
+			"delete objects that are no longer needed (an embedded etcd is then compacted and defragmented, "+
+			"and writes resume): %v", storage.ErrNoSpace, err)
+	}
+	return err
 }
 
 // exists compares true when key exists.

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/berth-dev/berth/internal/storage"
 )
@@ -21,7 +22,8 @@ var errClosed = errors.New("memory: store closed")
 // record is the current state of one key.
 type record struct {
 	value    []byte
-	revision int64 // mod revision
+	revision int64       // mod revision
+	expiry   *time.Timer // deletes the key when its TTL ends (nil: no TTL)
 }
 
 // Store is an in-memory storage.Store. The zero value is not usable: call New.
@@ -39,7 +41,10 @@ type Store struct {
 	closed    bool
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store    = (*Store)(nil)
+	_ storage.Expiring = (*Store)(nil)
+)
 
 // New returns an empty store. Like a fresh etcd, its revision starts at 1.
 func New() *Store {
@@ -91,6 +96,11 @@ func (s *Store) List(ctx context.Context, prefix string) ([]storage.KeyValue, in
 
 // Create writes key only if it does not exist (else storage.ErrExists).
 func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, error) {
+	return s.CreateWithTTL(ctx, key, value, 0)
+}
+
+// CreateWithTTL is Create of a key deleted after ttl (0: never).
+func (s *Store) CreateWithTTL(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -102,11 +112,16 @@ func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, er
 	if _, ok := s.data[key]; ok {
 		return 0, fmt.Errorf("memory: creating %q: %w", key, storage.ErrExists)
 	}
-	return s.put(key, value), nil
+	return s.put(key, value, ttl), nil
 }
 
 // Update overwrites key only if its mod revision equals expectedRevision.
 func (s *Store) Update(ctx context.Context, key string, value []byte, expectedRevision int64) (int64, error) {
+	return s.UpdateWithTTL(ctx, key, value, expectedRevision, 0)
+}
+
+// UpdateWithTTL is Update that gives the key a new time to live (0: none).
+func (s *Store) UpdateWithTTL(ctx context.Context, key string, value []byte, expectedRevision int64, ttl time.Duration) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -123,7 +138,7 @@ func (s *Store) Update(ctx context.Context, key string, value []byte, expectedRe
 		return 0, fmt.Errorf("memory: updating %q at revision %d (current %d): %w",
 			key, expectedRevision, r.revision, storage.ErrConflict)
 	}
-	return s.put(key, value), nil
+	return s.put(key, value, ttl), nil
 }
 
 // Delete removes key; with expectedRevision > 0 only if its mod revision
@@ -145,12 +160,29 @@ func (s *Store) Delete(ctx context.Context, key string, expectedRevision int64) 
 		return storage.KeyValue{}, 0, fmt.Errorf("memory: deleting %q at revision %d (current %d): %w",
 			key, expectedRevision, r.revision, storage.ErrConflict)
 	}
+	s.remove(key, r)
+	return storage.KeyValue{Key: key, Value: clone(r.value), Revision: r.revision}, s.revision, nil
+}
+
+// remove deletes key and records the event. s.mu must be held.
+func (s *Store) remove(key string, r record) {
+	if r.expiry != nil {
+		r.expiry.Stop()
+	}
 	delete(s.data, key)
 	s.revision++
 	s.record(storage.Event{
 		Type: storage.EventDeleted, Key: key, Value: r.value, PrevValue: r.value, Revision: s.revision,
 	})
-	return storage.KeyValue{Key: key, Value: clone(r.value), Revision: r.revision}, s.revision, nil
+}
+
+// expire deletes key if it is still at rev when its TTL ends.
+func (s *Store) expire(key string, rev int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.data[key]; ok && !s.closed && r.revision == rev {
+		s.remove(key, r)
+	}
 }
 
 // Revision returns the current store revision.
@@ -201,12 +233,22 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// put writes key at a new revision and records the event. s.mu must be held.
-func (s *Store) put(key string, value []byte) int64 {
+// put writes key at a new revision, with a TTL if ttl > 0 (a write
+// without one clears it, as an etcd put without a lease), and records the
+// event. s.mu must be held.
+func (s *Store) put(key string, value []byte, ttl time.Duration) int64 {
 	prev, existed := s.data[key]
+	if existed && prev.expiry != nil {
+		prev.expiry.Stop()
+	}
 	s.revision++
 	v := clone(value)
-	s.data[key] = record{value: v, revision: s.revision}
+	rec := record{value: v, revision: s.revision}
+	if ttl > 0 {
+		rev := s.revision
+		rec.expiry = time.AfterFunc(ttl, func() { s.expire(key, rev) })
+	}
+	s.data[key] = rec
 	ev := storage.Event{Type: storage.EventCreated, Key: key, Value: v, Revision: s.revision}
 	if existed {
 		ev.Type, ev.PrevValue = storage.EventModified, prev.value

@@ -29,6 +29,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/berth-dev/berth/internal/testutil/ci"
 )
 
 // BusyboxPath is the static busybox the images are built from
@@ -69,7 +71,7 @@ func Start(t testing.TB, opts Options) *Registry {
 	t.Helper()
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
-		t.Skip("docker-registry not installed (apt-get install docker-registry)")
+		ci.Skipf(t, "docker-registry not installed (apt-get install docker-registry)")
 	}
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
