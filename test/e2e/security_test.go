@@ -191,7 +191,7 @@ spec:
 			ns := "sec-termmsg"
 			s.namespace(t, ns)
 			before := rssKiB(t, s.cmd.Process.Pid)
-			// 384 MiB in the termination-message file; the agent reads it on
+			// 1 GiB in the termination-message file; the agent reads it on
 			// every status update of the exited container.
 			s.apply(t, fmt.Sprintf(`
 apiVersion: v1
@@ -202,7 +202,7 @@ spec:
   containers:
   - name: app
     image: %s
-    command: ["sh", "-c", "head -c 402653184 /dev/zero > /dev/termination-log; echo done-marker >> /dev/termination-log; exit 3"]
+    command: ["sh", "-c", "head -c 1073741824 /dev/zero > /dev/termination-log; echo done-marker >> /dev/termination-log; exit 3"]
 `, ns, image))
 			s.waitPod(t, ns, "bigmsg", "{.status.phase}", "Failed", 90*time.Second)
 			msg := s.podField(t, ns, "bigmsg", "{.status.containerStatuses[0].state.terminated.message}")
@@ -214,7 +214,7 @@ spec:
 			time.Sleep(2 * time.Second)
 			after := rssKiB(t, s.cmd.Process.Pid)
 			if after-before > 96<<10 {
-				t.Errorf("berth's RSS grew from %d KiB to %d KiB reading a 384 MiB termination-message file", before, after)
+				t.Errorf("berth's RSS grew from %d KiB to %d KiB reading a 1 GiB termination-message file", before, after)
 			}
 		})
 
