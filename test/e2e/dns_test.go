@@ -3,8 +3,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,10 +17,7 @@ import (
 func TestDNS(t *testing.T) {
 	s := startNode(t)
 	reg := testregistry.Start(t, testregistry.Options{})
-	resolver, err := os.ReadFile(buildResolve(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	resolver := buildTestProgram(t, "resolve")
 	image, _ := reg.Push(t, "e2e/busybox:dns", testregistry.Image{Files: map[string]string{"/resolve": string(resolver)}})
 	ns := "dns"
 	s.namespace(t, ns)
@@ -181,19 +176,6 @@ subsets:
 			t.Errorf("pod A record: %v\n%s\nwant %s", err, out, podIP)
 		}
 	})
-}
-
-// buildResolve builds testdata/resolve, a static program that resolves
-// names with Go's resolver (search list and ndots honoured).
-func buildResolve(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "resolve")
-	cmd := exec.Command("go", "build", "-o", out, "./testdata/resolve")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building testdata/resolve: %v\n%s", err, b)
-	}
-	return out
 }
 
 // hostResolvConf reads the node's resolver file as the kubelet does.

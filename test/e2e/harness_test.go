@@ -533,3 +533,22 @@ func (b *background) wait(timeout time.Duration) (exited bool) {
 		return false
 	}
 }
+
+// buildTestProgram builds testdata/NAME, a small Go program test pods run,
+// as a static binary (the images have no C library to link against).
+func buildTestProgram(t *testing.T, name string) []byte {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	out := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./testdata/"+name)
+	cmd.Dir = filepath.Dir(file)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the test program testdata/%s: %v\n%s", name, err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

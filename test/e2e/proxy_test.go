@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,7 +38,7 @@ func TestServiceProxy(t *testing.T) {
 	}
 	s := startNode(t)
 	table := proxy.TableName(s.dataDir)
-	tlsget := buildTLSGet(t)
+	tlsget := buildTestProgram(t, "tlsget")
 	ca, err := os.ReadFile(filepath.Join(s.dataDir, "pki", "ca.crt"))
 	if err != nil {
 		t.Fatal(err)
@@ -296,24 +295,6 @@ func nftList(t testing.TB, table string) string {
 		return ""
 	}
 	return string(out)
-}
-
-// buildTLSGet builds testdata/tlsget as a static binary.
-func buildTLSGet(t *testing.T) []byte {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	out := filepath.Join(t.TempDir(), "tlsget")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./testdata/tlsget")
-	cmd.Dir = filepath.Dir(file)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the tlsget test client: %v\n%s", err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // listenOnAddr listens on ip, an address that exists on the bridge.

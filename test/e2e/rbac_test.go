@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,7 +21,7 @@ import (
 // prevention, and a store that nobody but berth can read.
 func TestRBAC(t *testing.T) {
 	s := startNode(t)
-	prog := buildInCluster(t)
+	prog := buildTestProgram(t, "incluster")
 	reg := testregistry.Start(t, testregistry.Options{})
 	// *.sh only because the image builder makes such files executable.
 	image, _ := reg.Push(t, "e2e/incluster:v1", testregistry.Image{Files: map[string]string{"/bin/incluster.sh": string(prog)}})
@@ -209,22 +208,4 @@ func listeningPorts(t *testing.T, pid int) []string {
 		t.Fatalf("no listening port found for pid %d", pid)
 	}
 	return ports
-}
-
-// buildInCluster builds testdata/incluster as a static binary.
-func buildInCluster(t *testing.T) []byte {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	out := filepath.Join(t.TempDir(), "incluster")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./testdata/incluster")
-	cmd.Dir = filepath.Dir(file)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the in-cluster test client: %v\n%s", err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

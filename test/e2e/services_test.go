@@ -20,11 +20,8 @@ import (
 // at https://kubernetes.default.svc.
 func TestServices(t *testing.T) {
 	s := startNode(t)
-	tlsget := buildTLSGet(t)
-	resolve, err := os.ReadFile(buildResolve(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tlsget := buildTestProgram(t, "tlsget")
+	resolve := buildTestProgram(t, "resolve")
 	ca, err := os.ReadFile(filepath.Join(s.dataDir, "pki", "ca.crt"))
 	if err != nil {
 		t.Fatal(err)
