@@ -12,10 +12,10 @@ import (
 
 func TestDiskUsageOver(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "a"), make([]byte, 300<<10), 0o644)
-	os.Link(filepath.Join(dir, "a"), filepath.Join(dir, "hardlink")) // counted once
-	os.MkdirAll(filepath.Join(dir, "d"), 0o755)
-	os.WriteFile(filepath.Join(dir, "d", "b"), make([]byte, 300<<10), 0o644)
+	must(t, os.WriteFile(filepath.Join(dir, "a"), make([]byte, 300<<10), 0o644))
+	must(t, os.Link(filepath.Join(dir, "a"), filepath.Join(dir, "hardlink"))) // counted once
+	must(t, os.MkdirAll(filepath.Join(dir, "d"), 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "d", "b"), make([]byte, 300<<10), 0o644))
 	if diskUsageOver(dir, 1<<20) {
 		t.Error("~600 KiB counted over 1 MiB (a hard link counted twice?)")
 	}
@@ -24,8 +24,8 @@ func TestDiskUsageOver(t *testing.T) {
 	}
 	// Sparse files take no space, as du counts.
 	f, _ := os.Create(filepath.Join(dir, "sparse"))
-	f.Truncate(1 << 30)
-	f.Close()
+	must(t, f.Truncate(1<<30))
+	must(t, f.Close())
 	if diskUsageOver(dir, 1<<20) {
 		t.Error("a sparse file counted by its size")
 	}
@@ -63,5 +63,13 @@ func TestAgentEvictsOverEmptyDirLimit(t *testing.T) {
 	}
 	if evs := strings.Join(w.events(pod), "\n"); strings.Count(evs, "Evicted:") != 1 {
 		t.Errorf("events:\n%s", evs)
+	}
+}
+
+// must fails the test on a set-up error.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -44,13 +44,13 @@ func TestLogRotation(t *testing.T) {
 	r := &logRotator{rt: rt, maxSize: 100, maxFiles: 3, now: func() time.Time { return clock }, warn: func(string, ...any) {}}
 	ctx := context.Background()
 
-	os.WriteFile(log, []byte("small\n"), 0o640)
+	must(t, os.WriteFile(log, []byte("small\n"), 0o640))
 	r.rotateAll(ctx)
 	if rt.reopened != 0 {
 		t.Fatal("a log under the size limit was rotated")
 	}
 	for i := 0; i < 5; i++ {
-		os.WriteFile(log, []byte(strings.Repeat("x", 200)), 0o640)
+		must(t, os.WriteFile(log, []byte(strings.Repeat("x", 200)), 0o640))
 		clock = clock.Add(time.Minute)
 		r.rotateAll(ctx)
 	}
@@ -71,7 +71,7 @@ func TestLogRotation(t *testing.T) {
 
 	// A failed reopen puts the log back.
 	rt.failOpen = true
-	os.WriteFile(log, []byte(strings.Repeat("y", 200)), 0o640)
+	must(t, os.WriteFile(log, []byte(strings.Repeat("y", 200)), 0o640))
 	clock = clock.Add(time.Minute)
 	r.rotateAll(ctx)
 	if b, _ := os.ReadFile(log); string(b) != strings.Repeat("y", 200) {
@@ -85,7 +85,7 @@ func TestRemoveContainerLogs(t *testing.T) {
 	term := filepath.Join(dir, "termination-log-1")
 	keep := filepath.Join(dir, "2.log")
 	for _, p := range []string{log, log + ".20260101-000000.gz", term, keep} {
-		os.WriteFile(p, []byte("x"), 0o644)
+		must(t, os.WriteFile(p, []byte("x"), 0o644))
 	}
 	removeContainerLogs(&runtimeapi.ContainerStatus{LogPath: log, Annotations: map[string]string{annoTerminationHostPath: term}})
 	entries, _ := os.ReadDir(dir)

@@ -34,7 +34,7 @@ func TestTerminationMessageBounded(t *testing.T) {
 	}
 
 	small := filepath.Join(dir, "small")
-	os.WriteFile(small, []byte("bye\n"), 0o644)
+	must(t, os.WriteFile(small, []byte("bye\n"), 0o644))
 	if got := terminationMessage(&runtimeapi.ContainerStatus{Annotations: map[string]string{annoTerminationHostPath: small}}); got != "bye\n" {
 		t.Errorf("small message %q", got)
 	}
@@ -49,7 +49,7 @@ func TestTerminationMessageBounded(t *testing.T) {
 	}
 	// A symlink is not followed.
 	link := filepath.Join(dir, "link")
-	os.Symlink("/etc/shadow", link)
+	must(t, os.Symlink("/etc/shadow", link))
 	if got := terminationMessage(&runtimeapi.ContainerStatus{Annotations: map[string]string{annoTerminationHostPath: link}}); strings.Contains(got, "root:") {
 		t.Errorf("symlink followed: %q", got)
 	}
@@ -60,8 +60,9 @@ func TestTailLogBounded(t *testing.T) {
 	path := filepath.Join(dir, "0.log")
 	f, _ := os.Create(path)
 	// 1 GiB of sparse zeros, then 100 log lines.
-	f.Truncate(1 << 30)
-	f.Seek(0, 2)
+	must(t, f.Truncate(1<<30))
+	_, err := f.Seek(0, 2)
+	must(t, err)
 	for i := 0; i < 100; i++ {
 		fmt.Fprintf(f, "2026-01-01T00:00:00.000000000Z stderr F line %d\n", i)
 	}

@@ -354,7 +354,7 @@ func TestWedgedRuntimeDeadline(t *testing.T) {
 	}
 	srv := grpc.NewServer()
 	runtimeapi.RegisterRuntimeServiceServer(srv, wedged{})
-	go srv.Serve(lis)
+	go func() { _ = srv.Serve(lis) }()
 	defer srv.Stop()
 	c := dial(t, sock)
 	c.SetRequestTimeout(300 * time.Millisecond)

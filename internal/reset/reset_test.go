@@ -49,8 +49,12 @@ func TestMountsUnder(t *testing.T) {
 func TestRefusesWhileRunning(t *testing.T) {
 	procRoot := t.TempDir()
 	dataDir := t.TempDir()
-	os.MkdirAll(filepath.Join(procRoot, "42"), 0o755)
-	os.WriteFile(filepath.Join(procRoot, "42", "cmdline"), []byte("berth\x00server\x00--data-dir\x00"+dataDir+"\x00"), 0o644)
+	if err := os.MkdirAll(filepath.Join(procRoot, "42"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(procRoot, "42", "cmdline"), []byte("berth\x00server\x00--data-dir\x00"+dataDir+"\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	err := Run(context.Background(), Config{DataDir: dataDir, ProcRoot: procRoot, CgroupRoot: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "berth is running on "+dataDir+" (pid [42]): stop it first") {
 		t.Fatalf("err %v", err)
