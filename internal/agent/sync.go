@@ -172,11 +172,14 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 		}
 		return false, resyncInterval
 	}
+	if w.enforceActiveDeadline(ctx, pod, rt) {
+		return false, resyncInterval
+	}
 	if a.volumes != nil {
 		a.volumes.Track(pod, a.podDir(pod))
 	}
 	requeue = w.syncPod(ctx, pod, rt)
-	return false, requeue
+	return false, requeueForDeadline(pod, requeue)
 }
 
 // forgetPod drops what the agent kept in memory and on disk for a pod that
