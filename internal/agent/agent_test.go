@@ -441,6 +441,16 @@ func TestAgentStartErrorNever(t *testing.T) {
 	if cs.RestartCount != 0 || len(w.calls("CreateContainer")) != 1 {
 		t.Errorf("restartCount %d, %d containers created; want 0 and 1", cs.RestartCount, len(w.calls("CreateContainer")))
 	}
+	// The kubelet's event carries the runtime's message, never "<nil>".
+	eventually(t, "a Failed event with the runtime's message", func() (bool, string) {
+		evs := w.events(pod)
+		for _, e := range evs {
+			if strings.HasPrefix(e, "Failed: Error: ") && strings.Contains(e, "executable file not found") && !strings.Contains(e, "<nil>") {
+				return true, ""
+			}
+		}
+		return false, strings.Join(evs, "; ")
+	})
 }
 
 func TestAgentAdoptsRunningPod(t *testing.T) {

@@ -49,7 +49,9 @@ func (a *Agent) containerMounts(ctx context.Context, pod *corev1.Pod, c *corev1.
 		}
 		mounts = append(mounts, vm...)
 	}
-	if !mountsPath(c, "/etc/hosts") && podIP != "" {
+	// The kubelet's shouldMountHostsFile: a pod-network pod once it has its
+	// IP, a host-network pod always.
+	if !mountsPath(c, "/etc/hosts") && (podIP != "" || pod.Spec.HostNetwork) {
 		hosts := filepath.Join(dir, "etc-hosts")
 		content, err := hostsFile(pod, podIP)
 		if err != nil {
@@ -94,6 +96,14 @@ func hostsFile(pod *corev1.Pod, podIP string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if pod.Spec.HostNetwork {
+		// The node's own hosts file, as the kubelet copies it.
+		node, err := os.ReadFile(nodeHostsPath)
+		if err != nil {
+			return nil, fmt.Errorf("reading the node's hosts file for host-network pod %s: %w", podKey(pod), err)
+		}
+		return hostNetworkHostsFile(node, pod.Spec.HostAliases), nil
+	}
 	var b strings.Builder
 	b.WriteString("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n")
 	if domain != "" {
@@ -101,11 +111,29 @@ func hostsFile(pod *corev1.Pod, podIP string) ([]byte, error) {
 	} else {
 		fmt.Fprintf(&b, "%s\t%s\n", podIP, hostname)
 	}
-	if len(pod.Spec.HostAliases) > 0 {
-		b.WriteString("\n# Entries added by HostAliases.\n")
-		for _, h := range pod.Spec.HostAliases {
-			fmt.Fprintf(&b, "%s\t%s\n", h.IP, strings.Join(h.Hostnames, "\t"))
-		}
-	}
+	b.WriteString(hostAliasEntries(pod.Spec.HostAliases))
 	return []byte(b.String()), nil
+}
+
+// nodeHostsPath is the node's hosts file, copied for host-network pods.
+const nodeHostsPath = "/etc/hosts"
+
+// hostNetworkHostsFile is a host-network pod's /etc/hosts: the kubelet's
+// header, the node's file as it is, then the pod's hostAliases.
+func hostNetworkHostsFile(node []byte, aliases []corev1.HostAlias) []byte {
+	return []byte("# Kubernetes-managed hosts file (host network).\n" + string(node) + hostAliasEntries(aliases))
+}
+
+// hostAliasEntries is the hostAliases block of a managed hosts file: one
+// line per IP with all its names.
+func hostAliasEntries(aliases []corev1.HostAlias) string {
+	if len(aliases) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n# Entries added by HostAliases.\n")
+	for _, h := range aliases {
+		fmt.Fprintf(&b, "%s\t%s\n", h.IP, strings.Join(h.Hostnames, "\t"))
+	}
+	return b.String()
 }

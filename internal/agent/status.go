@@ -85,12 +85,34 @@ func (a *Agent) updateStatus(ctx context.Context, pod *corev1.Pod, rt *podRuntim
 	setCondition(&st, corev1.PodReady, readyCondition(pod, containersReady, st.Conditions), now)
 	setCondition(&st, corev1.PodScheduled, podCondition{ok: true}, now)
 	a.probes.Sync(pod, &st)
+	observeGeneration(pod, &st)
 	if equality.Semantic.DeepEqual(withoutTimes(old), withoutTimes(st)) {
 		return
 	}
 	pod.Status = st
 	if _, err := a.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
 		a.log.Debug("updating pod status", "pod", podKey(pod), "err", err)
+	}
+}
+
+// kubeletConditions are the pod conditions the kubelet owns and stamps with
+// the generation it observed (PodObservedGenerationTracking, GA in 1.35).
+var kubeletConditions = map[corev1.PodConditionType]bool{
+	corev1.PodReadyToStartContainers: true, corev1.PodInitialized: true, corev1.ContainersReady: true,
+	corev1.PodReady: true, corev1.PodScheduled: true,
+}
+
+// observeGeneration records that this status was computed from the pod's
+// current generation: status.observedGeneration (never lowered, as the
+// kubelet's status manager keeps it) and each kubelet-owned condition's.
+func observeGeneration(pod *corev1.Pod, st *corev1.PodStatus) {
+	if pod.Generation > st.ObservedGeneration {
+		st.ObservedGeneration = pod.Generation
+	}
+	for i := range st.Conditions {
+		if kubeletConditions[st.Conditions[i].Type] {
+			st.Conditions[i].ObservedGeneration = pod.Generation
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/internal/agent/envvars"
 	"github.com/berth-dev/berth/internal/agent/hooks"
 	"github.com/berth-dev/berth/internal/agent/prober"
+	"github.com/berth-dev/berth/internal/cri"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -171,11 +172,14 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 		}
 		return false, resyncInterval
 	}
+	if w.enforceActiveDeadline(ctx, pod, rt) {
+		return false, resyncInterval
+	}
 	if a.volumes != nil {
 		a.volumes.Track(pod, a.podDir(pod))
 	}
 	requeue = w.syncPod(ctx, pod, rt)
-	return false, requeue
+	return false, requeueForDeadline(pod, requeue)
 }
 
 // forgetPod drops what the agent kept in memory and on disk for a pod that
@@ -455,7 +459,7 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 		// The runtime records the failed start as an exited container
 		// (StartError); the status shows its message.
 		w.reasons[c.Name] = waitReason{"RunContainerError", err.Error()}
-		a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", errors.Unwrap(err))
+		a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", cri.Message(err))
 		return
 	}
 	delete(w.reasons, c.Name)

@@ -150,6 +150,11 @@ func (s *Server) deleteOnce(ctx context.Context, res *registry.Resource, namespa
 			ts := metav1.NewTime(now.Add(time.Duration(grace) * time.Second))
 			um.SetDeletionTimestamp(&ts)
 			um.SetDeletionGracePeriodSeconds(&grace)
+			// Marking an object for deletion changes what its controllers
+			// should do, so Kubernetes bumps a set generation (once).
+			if g := um.GetGeneration(); g > 0 {
+				um.SetGeneration(g + 1)
+			}
 		} else if cur := um.GetDeletionGracePeriodSeconds(); cur != nil && grace < *cur {
 			// A shorter grace period may replace a longer one, never the reverse.
 			ts := metav1.NewTime(now.Add(time.Duration(grace) * time.Second))

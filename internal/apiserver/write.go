@@ -341,7 +341,9 @@ func (s *Server) applyUpdate(ctx context.Context, info requestInfo, opts *writeO
 	if err != nil {
 		return nil, err
 	}
-	if res.HasGeneration && specChanged(desired, current) {
+	// Only spec writes count (Kubernetes' pod strategies): a binding or a
+	// status write leaves metadata.generation alone.
+	if res.HasGeneration && info.subresource != "binding" && info.subresource != "status" && specChanged(desired, current) {
 		dm.SetGeneration(cm.GetGeneration() + 1)
 	}
 	if !opts.applied {

@@ -123,6 +123,7 @@ func pods() *Resource {
 			p.OwnerReferences = o.OwnerReferences
 			p.DeletionTimestamp = o.DeletionTimestamp
 			p.DeletionGracePeriodSeconds = o.DeletionGracePeriodSeconds
+			preserveObservedGeneration(&p.Status, &o.Status)
 		},
 		Fields:        podFields,
 		HasGeneration: true,

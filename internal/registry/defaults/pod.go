@@ -21,6 +21,12 @@ func Pod(p *corev1.Pod) {
 	}
 	spec := &p.Spec
 
+	// A negative grace period is stored as 1 (only on pods, not templates):
+	// old clients sent -1 to mean "as short as possible".
+	if g := spec.TerminationGracePeriodSeconds; g != nil && *g < 0 {
+		spec.TerminationGracePeriodSeconds = ptr.To[int64](1)
+	}
+
 	// Requests default to limits before anything else: the copied values are
 	// then rounded like every other quantity. Only pods get this, never pod
 	// templates, which is why Kubernetes does it here and not per container.

@@ -305,3 +305,15 @@ func TestNilSafe(t *testing.T) {
 	Node(nil)
 	Endpoints(nil)
 }
+
+func TestNegativeTerminationGracePeriod(t *testing.T) {
+	for _, tc := range []struct {
+		in, want int64
+	}{{-1, 1}, {-30, 1}, {0, 0}, {5, 5}} {
+		p := &corev1.Pod{Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &tc.in}}
+		Pod(p)
+		if got := *p.Spec.TerminationGracePeriodSeconds; got != tc.want {
+			t.Errorf("terminationGracePeriodSeconds %d: stored %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
