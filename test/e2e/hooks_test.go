@@ -144,12 +144,13 @@ spec:
   containers:
   - name: app
     image: %s
-    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]
+    command: ["sh", "-c", "trap 'exit 1' TERM; while true; do sleep 0.2; done"]
     lifecycle:
       postStart:
         exec: {command: ["/no/such/hook"]}
 `, ns, image))
-		// restartPolicy Never: the container is killed and stays dead.
+		// restartPolicy Never: the container is killed (it exits 1 on the
+		// stop signal) and stays dead.
 		s.waitPod(t, ns, "nocmd", "{.status.phase}", "Failed", 60*time.Second)
 		events := s.mustKubectl(t, "-n", ns, "get", "events", "--field-selector", "involvedObject.name=nocmd",
 			"-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}")
