@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/berth-dev/berth/internal/pki"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -12,8 +13,8 @@ import (
 // certificate signed by the cluster CA under dataDir. server defaults to
 // the server of the admin kubeconfig berth wrote there. What the user may
 // do is up to RBAC: bind roles to the user or group name.
-func UserKubeconfig(dataDir, user string, groups []string, server string) ([]byte, error) {
-	if user == "" {
+func UserKubeconfig(dataDir, userName string, groups []string, server string) ([]byte, error) {
+	if userName == "" {
 		return nil, fmt.Errorf("--user is required")
 	}
 	if server == "" {
@@ -29,9 +30,16 @@ func UserKubeconfig(dataDir, user string, groups []string, server string) ([]byt
 	if err != nil {
 		return nil, err
 	}
-	certPEM, keyPEM, err := bundle.IssueClient(user, groups...)
+	certPEM, keyPEM, err := bundle.IssueClient(userName, groups...)
 	if err != nil {
-		return nil, fmt.Errorf("signing a certificate for %s: %w", user, err)
+		return nil, fmt.Errorf("signing a certificate for %s: %w", userName, err)
 	}
-	return kubeconfigBytes(server, bundle.CAPEM, certPEM, keyPEM, user)
+	return kubeconfigBytes(server, bundle.CAPEM, certPEM, keyPEM, userName)
 }
+
+// NodesGroup is the group of node identities (system:nodes).
+const NodesGroup = user.NodesGroup
+
+// NodeUser is the user name of node name's identity, system:node:NAME, as
+// the Node authorizer and NodeRestriction recognise it.
+func NodeUser(name string) string { return "system:node:" + name }
