@@ -20,6 +20,8 @@ import (
 	"github.com/berth-dev/berth/internal/cri"
 	clusterdns "github.com/berth-dev/berth/internal/dns"
 	"github.com/berth-dev/berth/internal/proxy"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -164,8 +166,18 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 	select {
 	case <-a.Ready():
 		if kubeletLn != nil {
+			// The kubelet's webhook authorization: a SubjectAccessReview
+			// per request (cached 5 min allowed, 30 s denied, as its
+			// defaults), so the API server's client certificate needs
+			// nodes/proxy.
+			authz, err := authorizerfactory.DelegatingAuthorizerConfig{SubjectAccessReviewClient: client.AuthorizationV1(),
+				AllowCacheTTL: 5 * time.Minute, DenyCacheTTL: 30 * time.Second,
+				WebhookRetryBackoff: &wait.Backoff{Duration: 500 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 5}}.New()
+			if err != nil {
+				return nil, err
+			}
 			ks, err := agentserver.New(agentserver.Config{Runtime: rt, Pods: agentserver.PodGetterFunc(a.GetPod),
-				Listener: kubeletLn, TLS: kubeletTLS, Log: cfg.Log, DataDir: agentDir})
+				Listener: kubeletLn, TLS: kubeletTLS, Log: cfg.Log, DataDir: agentDir, Authorizer: authz, NodeName: cfg.NodeName})
 			if err != nil {
 				return nil, err
 			}

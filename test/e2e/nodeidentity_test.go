@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/testutil/testregistry"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // TestNodeIdentity joins a second `berth agent` (node n2) beside a berth
@@ -117,6 +122,40 @@ spec:
 		case c.want != "" && (err == nil || !strings.Contains(out, c.want)):
 			t.Errorf("%s: got %q (err %v), want %q", c.name, out, err, c.want)
 		}
+	}
+	// The server's kubelet endpoint authorizes by SubjectAccessReview: the
+	// API server's client certificate may read logs (kubectl logs), a
+	// node's certificate (no nodes/proxy) may not.
+	eventually(t, 30*time.Second, func() error {
+		out, stderr, err := s.kubectl("-n", ns, "logs", "on-self")
+		if err != nil {
+			return fmt.Errorf("kubectl logs on-self: %v %s %s", err, out, stderr)
+		}
+		return nil
+	})
+	port := s.mustKubectl(t, "get", "node", self, "-o", "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}")
+	ip := s.mustKubectl(t, "get", "node", self, "-o", `jsonpath={.status.addresses[?(@.type=="InternalIP")].address}`)
+	rc, err := clientcmd.BuildConfigFromFlags("", kcPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(rc.TLSClientConfig.CertData, rc.TLSClientConfig.KeyData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The node's certificate is valid (the TLS handshake passes); only
+	// authorization refuses it. The serving certificate is not checked
+	// here: this test is about the client side.
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true}}} //nolint:gosec // see above
+	resp, err := hc.Get("https://" + net.JoinHostPort(ip, port) + "/containerLogs/" + ns + "/on-self/c")
+	if err != nil {
+		t.Fatalf("kubelet endpoint with n2's certificate: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := "Forbidden (user=system:node:n2, verb=get, resource=nodes, subresource(s)=[proxy])"; resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), want) {
+		t.Errorf("kubelet endpoint with n2's certificate: %d %q, want 403 %q", resp.StatusCode, body, want)
 	}
 	if got := s.podField(t, ns, "on-self", "{.metadata.deletionTimestamp}"); got != "" {
 		t.Errorf("on-self is being deleted (%s) after n2's refused delete", got)
