@@ -9,7 +9,8 @@ import (
 
 func kubeconfigCmd() *cobra.Command {
 	var dataDir, user, node, server string
-	var groups []string
+	var groups, servingHosts []string
+	var servingDir string
 	cmd := &cobra.Command{
 		Use:   "kubeconfig (--user NAME [--group GROUP]... | --node NAME)",
 		Short: "Print a kubeconfig with a client certificate for a user or a node",
@@ -28,7 +29,12 @@ system:node:NAME in group system:nodes, which may do only what Kubernetes allows
 secrets and configmaps its pods use):
 
   berth kubeconfig --data-dir ./data --node n2 > n2.kubeconfig
-  berth agent --kubeconfig n2.kubeconfig --node-name n2 --data-dir /var/lib/berth-agent`,
+  berth agent --kubeconfig n2.kubeconfig --node-name n2 --data-dir /var/lib/berth-agent
+
+With --kubelet-serving-dir DIR it also writes DIR/kubelet.crt and DIR/kubelet.key, the
+serving certificate of the agent's kubelet endpoint (kubectl logs, exec, port-forward):
+
+  berth agent ... --tls-cert-file DIR/kubelet.crt --tls-private-key-file DIR/kubelet.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if node != "" {
@@ -36,6 +42,14 @@ secrets and configmaps its pods use):
 					return fmt.Errorf("--group cannot be used with --node: a node's only group is %s", app.NodesGroup)
 				}
 				user, groups = app.NodeUser(node), []string{app.NodesGroup}
+			}
+			if servingDir != "" {
+				if node == "" {
+					return fmt.Errorf("--kubelet-serving-dir needs --node")
+				}
+				if err := app.WriteKubeletServing(dataDir, node, servingHosts, servingDir); err != nil {
+					return err
+				}
 			}
 			kc, err := app.UserKubeconfig(dataDir, user, groups, server)
 			if err != nil {
@@ -52,6 +66,8 @@ secrets and configmaps its pods use):
 	f.StringVar(&server, "server", "", "API server URL (default: the one in DATA_DIR/kubeconfig)")
 	_ = cmd.MarkFlagRequired("data-dir")
 	f.StringVar(&node, "node", "", "node name: the certificate is for system:node:NAME in group system:nodes")
+	f.StringVar(&servingDir, "kubelet-serving-dir", "", "with --node: also write kubelet.crt and kubelet.key, a serving certificate for the agent's kubelet endpoint (berth agent --tls-cert-file/--tls-private-key-file), into this directory")
+	f.StringSliceVar(&servingHosts, "kubelet-serving-host", nil, "names and IPs of --kubelet-serving-dir's certificate (default: the node name, this machine's IP and 127.0.0.1)")
 	cmd.MarkFlagsOneRequired("user", "node")
 	cmd.MarkFlagsMutuallyExclusive("user", "node")
 	return cmd

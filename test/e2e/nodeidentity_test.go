@@ -33,7 +33,8 @@ func TestNodeIdentity(t *testing.T) {
 	s.waitDefaultSA(t, ns)
 	self := strings.TrimSpace(s.mustKubectl(t, "get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"))
 
-	kc, err := exec.Command(berthBin, "kubeconfig", "--data-dir", s.dataDir, "--node", "n2").Output()
+	servingDir := t.TempDir()
+	kc, err := exec.Command(berthBin, "kubeconfig", "--data-dir", s.dataDir, "--node", "n2", "--kubelet-serving-dir", servingDir).Output()
 	if err != nil {
 		t.Fatalf("berth kubeconfig --node n2: %v", err)
 	}
@@ -49,7 +50,8 @@ func TestNodeIdentity(t *testing.T) {
 		t.Fatalf("whoami with the node kubeconfig: %q %v", out, err)
 	}
 
-	startSecondAgent(t, s, kcPath, "n2")
+	startSecondAgent(t, s, kcPath, "n2", "--port", "0",
+		"--tls-cert-file", filepath.Join(servingDir, "kubelet.crt"), "--tls-private-key-file", filepath.Join(servingDir, "kubelet.key"))
 	s.waitNodeReady(t, "n2", 90*time.Second)
 
 	s.mustKubectl(t, "-n", ns, "create", "secret", "generic", "used", "--from-literal=k=v")
@@ -65,7 +67,7 @@ spec:
   containers:
   - name: c
     image: %[2]s
-    command: ["sh", "-c", "cat /s/k /c/k; sleep 3600"]
+    command: ["sh", "-c", "cat /s/k /c/k; echo; sleep 3600"]
     volumeMounts: [{name: s, mountPath: /s}, {name: c, mountPath: /c}]
   volumes:
   - {name: s, secret: {secretName: used}}
@@ -123,6 +125,19 @@ spec:
 			t.Errorf("%s: got %q (err %v), want %q", c.name, out, err, c.want)
 		}
 	}
+	// n2's kubelet endpoint serves logs and exec to the API server (whose
+	// client certificate it checks against the kubeconfig's CA and
+	// authorizes by SubjectAccessReview through n2's own credentials).
+	eventually(t, 30*time.Second, func() error {
+		out, stderr, err := s.kubectl("-n", ns, "logs", "on-n2")
+		if err != nil || strings.TrimSpace(out) != "vv" {
+			return fmt.Errorf("kubectl logs on-n2: %q %v %s", out, err, stderr)
+		}
+		return nil
+	})
+	if out := s.mustKubectl(t, "-n", ns, "exec", "on-n2", "--", "cat", "/c/k"); out != "v" {
+		t.Errorf("kubectl exec on-n2: %q, want v", out)
+	}
 	// The server's kubelet endpoint authorizes by SubjectAccessReview: the
 	// API server's client certificate may read logs (kubectl logs), a
 	// node's certificate (no nodes/proxy) may not.
@@ -177,7 +192,7 @@ func (s *server) waitNodeReady(t testing.TB, node string, timeout time.Duration)
 // startSecondAgent runs `berth agent` as node name with kubeconfig, on its
 // own data dir and pod CIDR; cleanup deletes its pods (as admin), stops it
 // and resets its data dir.
-func startSecondAgent(t *testing.T, s *server, kubeconfig, name string) {
+func startSecondAgent(t *testing.T, s *server, kubeconfig, name string, extraArgs ...string) {
 	t.Helper()
 	dir, err := os.MkdirTemp("/tmp", "berth-agent-")
 	if err != nil {
@@ -189,8 +204,9 @@ func startSecondAgent(t *testing.T, s *server, kubeconfig, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(berthBin, "agent", "--kubeconfig", kubeconfig, "--data-dir", dir, "--node-name", name,
-		"--cluster-cidr", fmt.Sprintf("10.203.%d.0/24", n), "--log-level", "debug") // debug: client-go reports refusals
+	args := append([]string{"agent", "--kubeconfig", kubeconfig, "--data-dir", dir, "--node-name", name,
+		"--cluster-cidr", fmt.Sprintf("10.203.%d.0/24", n), "--log-level", "debug"}, extraArgs...) // debug: client-go reports refusals
+	cmd := exec.Command(berthBin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
