@@ -63,7 +63,8 @@ type AgentConfig struct {
 	// (default: the kubeconfig's CA). Without a certificate the endpoint
 	// is not served.
 	TLSCertFile, TLSPrivateKeyFile, ClientCAFile string
-	Log             *slog.Logger
+
+	Log *slog.Logger
 }
 
 // nodeAgent is a running agent with its runtime.
