@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/berth-dev/berth/internal/admission"
 	"github.com/berth-dev/berth/internal/registry"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -135,6 +136,17 @@ func (s *Server) deleteOnce(ctx context.Context, res *registry.Resource, namespa
 		}
 	}
 	dryRun := len(opts.DryRun) > 0
+	// Both admission phases see a delete, with the stored object as the
+	// old one, as in kube-apiserver (NodeRestriction lets a node delete
+	// only pods bound to it).
+	attrs := &admission.Attributes{Operation: admission.Delete, Resource: res.GVR(), Kind: res.GVK(),
+		Namespace: namespace, Name: name, OldObject: current, DryRun: dryRun}
+	if err := s.cfg.Admission.Admit(ctx, attrs); err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Admission.Validate(ctx, attrs); err != nil {
+		return nil, err
+	}
 	rev := revisionOf(current)
 	grace := s.gracePeriod(ctx, res, current, opts)
 	gcChanged, gcFinalizers := garbageCollectionFinalizers(res, m, opts)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/berth-dev/berth/internal/admission"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -60,6 +61,19 @@ func (s *Server) serveTokenRequest(w http.ResponseWriter, r *http.Request, info 
 		}
 	}
 	if err := s.decodeInto(ct, data, authenticationv1.SchemeGroupVersion.WithKind("TokenRequest"), req); err != nil {
+		writeError(w, err)
+		return
+	}
+	// Admission sees the request as kube-apiserver's does (NodeRestriction
+	// limits a node to tokens for pods bound to it).
+	attrs := &admission.Attributes{Operation: admission.Create, Resource: corev1.SchemeGroupVersion.WithResource("serviceaccounts"),
+		Subresource: "token", Kind: authenticationv1.SchemeGroupVersion.WithKind("TokenRequest"),
+		Namespace: info.namespace, Name: info.name, Object: req}
+	if err := s.cfg.Admission.Admit(r.Context(), attrs); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.cfg.Admission.Validate(r.Context(), attrs); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,7 +21,10 @@ import (
 	"github.com/berth-dev/berth/internal/cri"
 	clusterdns "github.com/berth-dev/berth/internal/dns"
 	"github.com/berth-dev/berth/internal/proxy"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -50,7 +54,17 @@ type AgentConfig struct {
 	// them logs, exec, attach and port-forward are not served.
 	KubeletServing  func(hosts []string) (tls.Certificate, error)
 	KubeletClientCA *x509.CertPool
-	Log             *slog.Logger
+	// KubeletPort is the endpoint's port (the kubelet's --port); 0 picks
+	// a free one, so that parallel servers on one machine do not collide.
+	KubeletPort int
+	// TLSCertFile and TLSPrivateKeyFile (the kubelet's flags) are the
+	// serving certificate of `berth agent`'s kubelet endpoint, and
+	// ClientCAFile the CA its clients' certificates must chain to
+	// (default: the kubeconfig's CA). Without a certificate the endpoint
+	// is not served.
+	TLSCertFile, TLSPrivateKeyFile, ClientCAFile string
+
+	Log *slog.Logger
 }
 
 // nodeAgent is a running agent with its runtime.
@@ -143,8 +157,7 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 			return nil, fmt.Errorf("issuing the kubelet endpoint's certificate: %w", err)
 		}
 		kubeletTLS = &tls.Config{Certificates: []tls.Certificate{serving}, ClientCAs: cfg.KubeletClientCA}
-		// Port 0: parallel servers on one machine must not collide on 10250.
-		if kubeletLn, err = net.Listen("tcp", net.JoinHostPort(nodeIP, "0")); err != nil {
+		if kubeletLn, err = net.Listen("tcp", net.JoinHostPort(nodeIP, strconv.Itoa(cfg.KubeletPort))); err != nil {
 			na.stopRuntime()
 			return nil, fmt.Errorf("listening for the kubelet endpoint on %s: %w", nodeIP, err)
 		}
@@ -164,8 +177,18 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 	select {
 	case <-a.Ready():
 		if kubeletLn != nil {
+			// The kubelet's webhook authorization: a SubjectAccessReview
+			// per request (cached 5 min allowed, 30 s denied, as its
+			// defaults), so the API server's client certificate needs
+			// nodes/proxy.
+			authz, err := authorizerfactory.DelegatingAuthorizerConfig{SubjectAccessReviewClient: client.AuthorizationV1(),
+				AllowCacheTTL: 5 * time.Minute, DenyCacheTTL: 30 * time.Second,
+				WebhookRetryBackoff: &wait.Backoff{Duration: 500 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 5}}.New()
+			if err != nil {
+				return nil, err
+			}
 			ks, err := agentserver.New(agentserver.Config{Runtime: rt, Pods: agentserver.PodGetterFunc(a.GetPod),
-				Listener: kubeletLn, TLS: kubeletTLS, Log: cfg.Log, DataDir: agentDir})
+				Listener: kubeletLn, TLS: kubeletTLS, Log: cfg.Log, DataDir: agentDir, Authorizer: authz, NodeName: cfg.NodeName})
 			if err != nil {
 				return nil, err
 			}
@@ -237,6 +260,9 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
+	if err := kubeletEndpointTLS(&cfg, rc); err != nil {
+		return err
+	}
 	// The Service proxy (kube-proxy's job) runs with the node.
 	prx, err := proxy.New(proxy.Config{Client: client, Table: proxy.TableName(cfg.DataDir), Log: cfg.Log})
 	if err != nil {
@@ -260,5 +286,39 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 	cfg.Log.Info("berth agent ready", "node", cfg.NodeName)
 	<-ctx.Done()
 	na.stop(8 * time.Second)
+	return nil
+}
+
+// kubeletEndpointTLS fills cfg's kubelet endpoint certificate and client
+// CA from the kubelet-style files. Kubernetes' API servers verify the
+// client side only through this CA; the serving certificate must be one
+// the API server trusts (berth's checks it against the cluster CA: issue
+// it with `berth kubeconfig --node NAME --kubelet-serving-dir DIR`).
+func kubeletEndpointTLS(cfg *AgentConfig, rc *rest.Config) error {
+	if cfg.TLSCertFile == "" && cfg.TLSPrivateKeyFile == "" {
+		return nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSPrivateKeyFile)
+	if err != nil {
+		return fmt.Errorf("loading the kubelet endpoint's certificate (--tls-cert-file, --tls-private-key-file): %w", err)
+	}
+	caPEM := rc.TLSClientConfig.CAData
+	from := "the kubeconfig's certificate-authority"
+	if cfg.ClientCAFile != "" {
+		from = cfg.ClientCAFile
+		if caPEM, err = os.ReadFile(cfg.ClientCAFile); err != nil {
+			return fmt.Errorf("reading --client-ca-file: %w", err)
+		}
+	} else if rc.TLSClientConfig.CAFile != "" {
+		if caPEM, err = os.ReadFile(rc.TLSClientConfig.CAFile); err != nil {
+			return fmt.Errorf("reading the kubeconfig's certificate-authority: %w", err)
+		}
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return fmt.Errorf("no CA certificate in %s: pass --client-ca-file", from)
+	}
+	cfg.KubeletServing = func([]string) (tls.Certificate, error) { return cert, nil }
+	cfg.KubeletClientCA = pool
 	return nil
 }

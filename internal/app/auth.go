@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/berth-dev/berth/internal/admission/noderestriction"
 	"github.com/berth-dev/berth/internal/admission/rbacescalation"
 	"github.com/berth-dev/berth/internal/apiserver"
 	"github.com/berth-dev/berth/internal/auth"
@@ -14,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/internal/storage"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/kubernetes/pkg/controller/certificates/rootcacertpublisher"
 	"k8s.io/kubernetes/pkg/controller/clusterroleaggregation"
 )
@@ -58,6 +60,15 @@ func (a *accessControl) configure(cfg *apiserver.Config) {
 // escalationPlugin is the admission step that refuses RBAC escalation.
 func (a *accessControl) escalationPlugin() any {
 	return rbacescalation.New(a.rbac.Authorizer, a.rbac.Resolver)
+}
+
+// nodeRestrictionPlugin is Kubernetes' NodeRestriction admission plugin
+// over the same caches the Node authorizer uses.
+func (a *accessControl) nodeRestrictionPlugin() (any, error) {
+	// Never started: its listers (PersistentVolumes, claims, CSIDrivers,
+	// none of which berth serves) stay empty.
+	empty := informers.NewSharedInformerFactory(fake.NewSimpleClientset(), 0)
+	return noderestriction.New(a.rbac.Informers(), empty, a.rbac.Authorizer)
 }
 
 // bootstrap reconciles the bootstrap RBAC policy, retrying while the API

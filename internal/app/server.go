@@ -181,7 +181,11 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	if err != nil {
 		return err
 	}
-	plugins = append(plugins, acl.escalationPlugin())
+	nodeRestriction, err := acl.nodeRestrictionPlugin()
+	if err != nil {
+		return err
+	}
+	plugins = append(plugins, nodeRestriction, acl.escalationPlugin())
 	kubeletClientTLS, err := bundle.KubeletClientTLS()
 	if err != nil {
 		return err

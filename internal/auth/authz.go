@@ -16,7 +16,7 @@ import (
 	"k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac"
 )
 
-// RBAC is Kubernetes' RBAC authorizer over informer caches of the four
+// RBAC is Kubernetes' Node and RBAC authorizers over informer caches of the four
 // rbac.authorization.k8s.io kinds, behind the system:masters shortcut
 // kube-apiserver has. The informers must use a system:masters client (the
 // loopback identity): until they have synced, everyone else is denied.
@@ -28,7 +28,8 @@ type RBAC struct {
 	// Resolver is what escalation checks compare rules against.
 	Resolver rbacregistryvalidation.AuthorizationRuleResolver
 
-	factory informers.SharedInformerFactory
+	factory    informers.SharedInformerFactory
+	nodeSynced []cache.InformerSynced
 }
 
 // NewRBAC builds the authorizer; Run starts its caches.
@@ -40,17 +41,22 @@ func NewRBAC(client kubernetes.Interface) (*RBAC, error) {
 	clusterRoles := &rbac.ClusterRoleGetter{Lister: rb.ClusterRoles().Lister()}
 	clusterBindings := &rbac.ClusterRoleBindingLister{Lister: rb.ClusterRoleBindings().Lister()}
 	rbacAuthz := rbac.New(roles, bindings, clusterRoles, clusterBindings)
+	nodeAuthz, nodeSynced := newNodeAuthorizer(f)
+	// kube-apiserver's order and names for --authorization-mode=Node,RBAC,
+	// behind its system:masters shortcut (a union's reasons are prefixed
+	// with the name, "node: no relationship found ...", as there).
 	a, err := authzunion.New(
-		authzunion.NamedAuthorizer{AuthorizerName: "privileged", Authorizer: authorizerfactory.NewPrivilegedGroups(user.SystemPrivilegedGroup)},
+		authzunion.NamedAuthorizer{AuthorizerName: "kubernetes.io/system-privileged-group", Authorizer: authorizerfactory.NewPrivilegedGroups(user.SystemPrivilegedGroup)},
+		authzunion.NamedAuthorizer{AuthorizerName: "node", Authorizer: nodeAuthz},
 		authzunion.NamedAuthorizer{AuthorizerName: "rbac", Authorizer: rbacAuthz},
 	)
 	if err != nil {
 		return nil, err
 	}
 	return &RBAC{
-		Authorizer: a, Rules: rbacAuthz,
+		Authorizer: a, Rules: authzunion.NewRuleResolvers(nodeAuthz, rbacAuthz),
 		Resolver: rbacregistryvalidation.NewDefaultRuleResolver(roles, bindings, clusterRoles, clusterBindings),
-		factory:  f,
+		factory:  f, nodeSynced: nodeSynced,
 	}, nil
 }
 
@@ -65,6 +71,7 @@ func (r *RBAC) Run(ctx context.Context) error {
 		rb.Roles().Informer().HasSynced, rb.RoleBindings().Informer().HasSynced,
 		rb.ClusterRoles().Informer().HasSynced, rb.ClusterRoleBindings().Informer().HasSynced,
 	}
+	synced = append(synced, r.nodeSynced...)
 	r.factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return fmt.Errorf("rbac: caches did not sync: %w", ctx.Err())

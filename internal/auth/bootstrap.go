@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/component-helpers/auth/rbac/reconciliation"
 	"k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac/bootstrappolicy"
@@ -31,7 +33,7 @@ func EnsureBootstrapPolicy(ctx context.Context, client kubernetes.Interface) err
 			return fmt.Errorf("reconciling clusterrole %s: %w", r.Name, err)
 		}
 	}
-	for _, b := range bootstrappolicy.ClusterRoleBindings() {
+	for _, b := range append(bootstrappolicy.ClusterRoleBindings(), *NodeProxierBinding()) {
 		opts := reconciliation.ReconcileRoleBindingOptions{
 			RoleBinding: reconciliation.ClusterRoleBindingAdapter{ClusterRoleBinding: b.DeepCopy()},
 			Client:      reconciliation.ClusterRoleBindingClientAdapter{Client: rb.ClusterRoleBindings()},
@@ -68,4 +70,19 @@ func EnsureBootstrapPolicy(ctx context.Context, client kubernetes.Interface) err
 	return nil
 }
 
-var _ = rbacv1.GroupName
+// NodeProxierBinding is berth's one addition to the bootstrap policy: a
+// berth agent also does kube-proxy's job (the nftables Service proxy) and
+// serves cluster DNS, both reading Services and EndpointSlices cluster
+// wide, which Kubernetes gives kube-proxy through its own identity
+// (system:kube-proxy, bound to system:node-proxier). berth agents have
+// one identity, the node's, so the nodes group gets that role. Against a
+// real kube-apiserver, create the same binding.
+func NodeProxierBinding() *rbacv1.ClusterRoleBinding {
+	return &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "berth:node-proxier",
+			Annotations: map[string]string{rbacv1.AutoUpdateAnnotationKey: "true"},
+			Labels:      map[string]string{"kubernetes.io/bootstrapping": "rbac-defaults"}},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:node-proxier"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: user.NodesGroup}},
+	}
+}

@@ -111,6 +111,10 @@ runs the pods bound to it in containerd.`,
 	f.StringVar(&cfg.ImagePullCredentialsVerificationPolicy, "image-pull-credentials-verification-policy", "NeverVerifyPreloadedImages",
 		"when a present image needs the pod's own credentials (KEP-2535): NeverVerify, NeverVerifyPreloadedImages, NeverVerifyAllowlistedImages or AlwaysVerify")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "range pod IPs are allocated from")
+	f.IntVar(&cfg.KubeletPort, "port", 10250, "port of the kubelet endpoint (logs, exec, attach, port-forward); 0 picks a free one")
+	f.StringVar(&cfg.TLSCertFile, "tls-cert-file", "", "serving certificate of the kubelet endpoint; without it the endpoint is off")
+	f.StringVar(&cfg.TLSPrivateKeyFile, "tls-private-key-file", "", "key of --tls-cert-file")
+	f.StringVar(&cfg.ClientCAFile, "client-ca-file", "", "CA the API server's client certificate must chain to (default: the kubeconfig's CA); each request is then authorized with a SubjectAccessReview")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	_ = cmd.MarkFlagRequired("kubeconfig")
 	_ = cmd.MarkFlagRequired("data-dir")

@@ -39,6 +39,7 @@ import (
 	"github.com/berth-dev/berth/internal/cri"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 )
 
 // PodGetter returns a pod bound to this node, from the agent's informer
@@ -70,7 +71,13 @@ type Config struct {
 	// its env records to `berth explain env` under
 	// /berth/envrecords/{podUID}/{container}.
 	DataDir string
-	Log     *slog.Logger
+	// Authorizer, when set, authorizes every request (but /healthz) on
+	// nodes/proxy of NodeName as the kubelet's webhook mode does, with a
+	// SubjectAccessReview; nil allows every client certificate the
+	// cluster CA signed.
+	Authorizer authorizer.UnconditionalAuthorizer
+	NodeName   string
+	Log        *slog.Logger
 }
 
 // Server is the endpoint. Create it with New and start it with Run.
@@ -114,6 +121,9 @@ func New(cfg Config) (*Server, error) {
 	s := newServer(cfg.Runtime, cfg.Pods, cfg.Log)
 	s.ln, s.tls = cfg.Listener, tc
 	s.dataDir = cfg.DataDir
+	if cfg.Authorizer != nil {
+		s.handler = withAuthorization(s.handler, cfg.Authorizer, cfg.NodeName)
+	}
 	return s, nil
 }
 
