@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/proxy"
+	"github.com/berth-dev/berth/internal/testutil/ci"
 	"github.com/berth-dev/berth/internal/testutil/testregistry"
 )
 
@@ -31,10 +32,7 @@ import (
 func TestServiceProxy(t *testing.T) {
 	if _, err := exec.LookPath("nft"); err != nil {
 		skipOrFailNode(t)
-		if os.Getenv("CI") == "true" {
-			t.Fatal("nft is not installed (scripts/install-deps.sh installs nftables)")
-		}
-		t.Skip("nft is not installed (scripts/install-deps.sh installs nftables)")
+		ci.Skipf(t, "nft is not installed (scripts/install-deps.sh installs nftables)")
 	}
 	s := startNode(t)
 	table := proxy.TableName(s.dataDir)
