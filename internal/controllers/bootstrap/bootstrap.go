@@ -345,10 +345,7 @@ func (c *Controller) ensureNamespaceCreated(ctx context.Context, name string) (b
 // desiredService is the kubernetes Service as kube-apiserver creates it.
 func (c *Controller) desiredService() *corev1.Service {
 	ip := c.serviceIP.String()
-	family := corev1.IPv4Protocol
-	if c.serviceIP.Is6() {
-		family = corev1.IPv6Protocol
-	}
+	family := ipFamily(c.serviceIP)
 	single := corev1.IPFamilyPolicySingleStack
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{
@@ -522,4 +519,12 @@ func (c *Controller) ensureEndpoints(ctx context.Context) error {
 	}
 	c.log.Info("repaired endpoints", "endpoints", "default/"+ServiceName, "address", c.advertise.String(), "port", c.cfg.Port)
 	return nil
+}
+
+// ipFamily is the Service IP family of a ClusterIP.
+func ipFamily(ip netip.Addr) corev1.IPFamily {
+	if ip.Is6() {
+		return corev1.IPv6Protocol
+	}
+	return corev1.IPv4Protocol
 }

@@ -110,10 +110,7 @@ func (c *Controller) queueDNS() {
 
 func (c *Controller) desiredDNSService() *corev1.Service {
 	ip := c.dnsServiceIP.String()
-	family := corev1.IPv4Protocol
-	if c.dnsServiceIP.Is6() {
-		family = corev1.IPv6Protocol
-	}
+	family := ipFamily(c.dnsServiceIP)
 	single := corev1.IPFamilyPolicySingleStack
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{
