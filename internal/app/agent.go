@@ -260,6 +260,13 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
+	if cfg.NodeName == "" {
+		h, _ := os.Hostname()
+		cfg.NodeName = strings.ToLower(h)
+	}
+	if err := checkAgentCerts(cfg, rc, agent.HostIP(), time.Now()); err != nil {
+		return err
+	}
 	if err := kubeletEndpointTLS(&cfg, rc); err != nil {
 		return err
 	}

@@ -113,7 +113,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
 	access := planAPIAccess(cfg, host)
 	bundle, err := pki.Ensure(filepath.Join(cfg.DataDir, "pki"),
-		append([]string{host, cfg.NodeName, firstIP(cfg.ServiceCIDR)}, access.certHosts...))
+		append([]string{host, cfg.NodeName, firstIP(cfg.ServiceCIDR)}, access.certHosts...), cfg.Log)
 	if err != nil {
 		ln.Close()
 		return err
