@@ -207,7 +207,7 @@ log "berth agent $NODE (kubelet endpoint $NODE_IP:$KUBELET_PORT, pods $CLUSTER_C
 "$BERTH" agent --kubeconfig "$WORK/node.kubeconfig" --data-dir "$WORK/agent" --node-name "$NODE" \
 	--cluster-cidr "$CLUSTER_CIDR" --port "$KUBELET_PORT" \
 	--tls-cert-file "$PKI/kubelet.crt" --tls-private-key-file "$PKI/kubelet.key" --client-ca-file "$PKI/ca.crt" \
-	>"$WORK/agent.log" 2>&1 &
+	--log-level debug >"$WORK/agent.log" 2>&1 & # debug: client-go logs refusals there
 agent_pid=$!
 node_ready() { [ "$(admin get node "$NODE" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
 wait_for 120 "node $NODE Ready" node_ready
@@ -318,6 +318,11 @@ expect_forbidden "update another node's pod status" -n demo patch pod elsewhere 
 expect_forbidden "create a pod bound to another node" -n demo run intruder --image "$IMAGE" --overrides "{\"spec\":{\"nodeName\":\"$OTHER\"}}"
 out=$(admin auth can-i get nodes --subresource proxy --as "system:node:$NODE" --as-group system:nodes 2>/dev/null || true)
 [ "$out" = no ] && pass "node identity may not use nodes/proxy" || fail "node identity may use nodes/proxy: $out"
+
+# Everything the agent itself asked for was within what the node may do.
+refused=$(grep -ci forbidden "$WORK/agent.log" || true)
+[ "$refused" = 0 ] && pass "the agent was refused nothing (agent.log)" ||
+	fail "the agent was refused $refused times: $(grep -i forbidden "$WORK/agent.log" | head -3)"
 
 if [ "${HOLD:-}" = 1 ]; then
 	log "holding (pid $$): kubectl --kubeconfig $WORK/admin.kubeconfig ...; stop with kill -TERM $$"

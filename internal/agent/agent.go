@@ -224,8 +224,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		},
 	})
 	factory.Start(ctx.Done())
-	envFactory := a.startEnvInformers(ctx)
-	defer envFactory.Shutdown()
+	stopEnvInformers := a.startEnvInformers(ctx)
+	defer stopEnvInformers()
 	if !cache.WaitForCacheSync(ctx.Done(), podInformer.Informer().HasSynced) {
 		return nil
 	}

@@ -11,22 +11,30 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
 )
 
 // startEnvInformers starts the Service and Node informers the container
-// environment needs (the kubelet's serviceLister and nodeLister). Pods do
-// not wait for them: until Services are listed once, containers wait with
-// envvars.ErrServicesNotSynced, as on a kubelet.
-func (a *Agent) startEnvInformers(ctx context.Context) informers.SharedInformerFactory {
+// environment needs (the kubelet's serviceLister and nodeLister), and
+// returns what stops them. Pods do not wait for them: until Services are
+// listed once, containers wait with envvars.ErrServicesNotSynced, as on a
+// kubelet. The Node informer watches this node only, as the kubelet's
+// does: the Node authorizer lets a node read its own Node object and no
+// other (kube-apiserver 1.33 and later refuse a node's list of all nodes).
+func (a *Agent) startEnvInformers(ctx context.Context) (shutdown func()) {
 	f := informers.NewSharedInformerFactory(a.cfg.Client, 0)
 	svc := f.Core().V1().Services()
 	a.services, a.servicesSynced = svc.Lister(), svc.Informer().HasSynced
-	a.nodes = f.Core().V1().Nodes().Lister()
+	own := informers.NewSharedInformerFactoryWithOptions(a.cfg.Client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector(metav1.ObjectNameField, a.cfg.NodeName).String()
+	}))
+	a.nodes = own.Core().V1().Nodes().Lister()
 	f.Start(ctx.Done())
-	return f
+	own.Start(ctx.Done())
+	return func() { f.Shutdown(); own.Shutdown() }
 }
 
 // containerEnv builds a container's environment with envvars (Kubernetes'
