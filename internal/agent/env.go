@@ -23,7 +23,7 @@ import (
 // listed once, containers wait with envvars.ErrServicesNotSynced, as on a
 // kubelet. The Node informer watches this node only, as the kubelet's
 // does: the Node authorizer lets a node read its own Node object and no
-// other (kube-apiserver 1.33 and later refuse a node's list of all nodes).
+// other (AuthorizeNodeWithSelectors: on by default since Kubernetes 1.32).
 func (a *Agent) startEnvInformers(ctx context.Context) (shutdown func()) {
 	f := informers.NewSharedInformerFactory(a.cfg.Client, 0)
 	svc := f.Core().V1().Services()

@@ -24,7 +24,10 @@ func checkAgentCerts(cfg AgentConfig, rc *rest.Config, nodeIP string, now time.T
 		return fmt.Errorf("reading the client certificate of kubeconfig %s: %w", cfg.Kubeconfig, err)
 	} else if c != nil {
 		if p := pki.Expiry(c, now); p != "" {
-			node := strings.TrimPrefix(c.Subject.CommonName, "system:node:")
+			node, ok := strings.CutPrefix(c.Subject.CommonName, "system:node:")
+			if !ok {
+				node = cfg.NodeName
+			}
 			return fmt.Errorf("the client certificate in kubeconfig %s (%s) %s, and berth agent cannot renew it: "+
 				"on the machine running berth server, issue a new one with `berth kubeconfig --data-dir DATA_DIR --node %s > %s` "+
 				"(a Kubernetes control plane: a new kubelet client certificate for CN=system:node:%s, O=system:nodes from its CA)",

@@ -7,7 +7,9 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -46,7 +48,7 @@ func TestCerts(t *testing.T) {
 				t.Fatalf("stopping berth: %v", err)
 			}
 			caCert, caKey := loadTestCA(t, pkiDir)
-			writeLeaf(t, pkiDir, "apiserver", caCert, caKey, tc.from, tc.to, tc.hosts)
+			writeLeaf(t, pkiDir, "apiserver", "kube-apiserver", caCert, caKey, tc.from, tc.to, tc.hosts)
 			s.start(t)
 			// The kubeconfig appears once the API answered berth's own
 			// client; kubectl checks the certificate against the CA.
@@ -63,7 +65,7 @@ func TestCerts(t *testing.T) {
 			t.Fatalf("stopping berth: %v", err)
 		}
 		otherCert, otherKey := newTestCA(t)
-		writeLeaf(t, pkiDir, "apiserver", otherCert, otherKey, now.Add(-time.Hour), now.Add(24*time.Hour), []string{"127.0.0.1"})
+		writeLeaf(t, pkiDir, "apiserver", "kube-apiserver", otherCert, otherKey, now.Add(-time.Hour), now.Add(24*time.Hour), []string{"127.0.0.1"})
 		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 		defer cancel()
 		out, err := exec.CommandContext(ctx, berthBin, "server", "--data-dir", dir, "--listen", "127.0.0.1:0", "--disable-agent").CombinedOutput()
@@ -84,6 +86,51 @@ func TestCerts(t *testing.T) {
 		s.start(t)
 		s.mustKubectl(t, "get", "namespaces")
 	})
+}
+
+// TestCertsAgentExpiredIdentity: `berth agent` with an expired node
+// certificate stops at once and names the command that issues a new one.
+func TestCertsAgentExpiredIdentity(t *testing.T) {
+	t.Parallel()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	dir := t.TempDir()
+	ca, caKey := newTestCA(t)
+	now := time.Now()
+	writeLeaf(t, dir, "node", "system:node:n9", ca, caKey, now.Add(-48*time.Hour), now.Add(-time.Hour), nil)
+	certPEM, err := os.ReadFile(filepath.Join(dir, "node.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(dir, "node.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(dir, "n9.kubeconfig")
+	kc := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", certificate-authority-data: %s}}]
+users: [{name: u, user: {client-certificate-data: %s, client-key-data: %s}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`, base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})),
+		base64.StdEncoding.EncodeToString(certPEM), base64.StdEncoding.EncodeToString(keyPEM))
+	if err := os.WriteFile(kubeconfig, []byte(kc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, berthBin, "agent", "--kubeconfig", kubeconfig, "--data-dir", filepath.Join(dir, "data"),
+		"--node-name", "n9").CombinedOutput()
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("berth agent with an expired node certificate: %v\n%s", err, out)
+	}
+	for _, want := range []string{"expired on", "berth kubeconfig --data-dir DATA_DIR --node n9 > " + kubeconfig} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the error does not say %q:\n%s", want, out)
+		}
+	}
 }
 
 func loadTestCA(t *testing.T, pkiDir string) (*x509.Certificate, *ecdsa.PrivateKey) {
@@ -132,16 +179,16 @@ func newTestCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
 	return cert, key
 }
 
-// writeLeaf writes pkiDir/NAME.crt and NAME.key, a serving certificate
+// writeLeaf writes pkiDir/NAME.crt and NAME.key, a certificate for CN
 // from ca valid from..to for hosts.
-func writeLeaf(t *testing.T, pkiDir, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, from, to time.Time, hosts []string) {
+func writeLeaf(t *testing.T, pkiDir, name, cn string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, from, to time.Time, hosts []string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "kube-apiserver"},
-		NotBefore: from, NotAfter: to, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: from, NotAfter: to, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		KeyUsage: x509.KeyUsageDigitalSignature}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
