@@ -29,8 +29,9 @@ var levels = map[string]int{
 	// The leaves: used by any of the above, using none of them.
 	"internal/storage": 5, "internal/controllers": 5, "internal/containerd": 5,
 	"internal/cri": 5, "internal/keyring": 5, "internal/pki": 5, "internal/proxy": 5, "internal/dns": 5, "internal/auth": 5,
-	// Image references: used by the leaves too (the keyring).
-	"internal/imageref": 6,
+	// Image references and atomic file writes: used by the leaves too (the
+	// keyring; pki and auth).
+	"internal/imageref": 6, "internal/atomicfile": 6,
 	// Test helpers (testHelperLevel): production code must not import them;
 	// they may import anything but cmd.
 	"internal/testutil": testHelperLevel, "internal/cri/fakecri": testHelperLevel, "internal/cri/critest": testHelperLevel,
