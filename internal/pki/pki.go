@@ -109,14 +109,21 @@ const (
 	leafValidity = 5 * 365 * 24 * time.Hour
 )
 
-// ensureCA loads the CA under dir or, when neither file exists, creates
-// it. A CA cannot be renewed in place (every certificate and kubeconfig
-// trusts this one), so any problem with it is an error.
+// ensureCA loads the CA under dir or, on the first start, creates it. A
+// CA cannot be renewed in place (every certificate and kubeconfig trusts
+// this one), so any problem with it is an error.
 func ensureCA(dir string, log *slog.Logger) (*x509.Certificate, crypto.Signer, error) {
 	certPath, keyPath := filepath.Join(dir, CACertFile), filepath.Join(dir, CAKeyFile)
-	_, certErr := os.Stat(certPath)
-	_, keyErr := os.Stat(keyPath)
-	if errors.Is(certErr, os.ErrNotExist) && errors.Is(keyErr, os.ErrNotExist) {
+	if _, err := os.Stat(certPath); errors.Is(err, os.ErrNotExist) {
+		// No CA certificate: a first start, or one that crashed after
+		// writing only the key (written first), unless certificates it
+		// signed remain.
+		for _, leaf := range []string{ServingCert, AdminCertFile} {
+			if _, err := os.Stat(filepath.Join(dir, leaf)); err == nil {
+				return nil, nil, fmt.Errorf("pki: %s is missing, but %s, which it signed, is there: restore the CA (%s and %s), "+
+					"or start the cluster over with `berth reset --data-dir %s`", certPath, filepath.Join(dir, leaf), certPath, keyPath, filepath.Dir(dir))
+			}
+		}
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			return nil, nil, err

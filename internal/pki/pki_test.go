@@ -109,6 +109,12 @@ func TestEnsureChecksCertificates(t *testing.T) {
 				write(t, filepath.Join(dir, CAKeyFile), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
 				write(t, filepath.Join(dir, CACertFile), pemCert(der))
 			}},
+		{name: "CA removed", err: "is missing, but",
+			damage: func(t *testing.T, dir string) {
+				if err := os.Remove(filepath.Join(dir, CACertFile)); err != nil {
+					t.Fatal(err)
+				}
+			}},
 		{name: "CA key replaced", err: "do not match",
 			damage: func(t *testing.T, dir string) {
 				k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -167,6 +173,22 @@ func TestEnsureChecksCertificates(t *testing.T) {
 				t.Errorf("serving key mode: %v %v", fi.Mode(), err)
 			}
 		})
+	}
+}
+
+// TestEnsureAfterCrashOnFirstStart: a first start that died after
+// writing the CA key (written before its certificate) starts over.
+func TestEnsureAfterCrashOnFirstStart(t *testing.T) {
+	dir := t.TempDir()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalECPrivateKey(k)
+	write(t, filepath.Join(dir, CAKeyFile), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}))
+	b, err := Ensure(dir, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Serving.Leaf.CheckSignatureFrom(b.CA); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -255,7 +277,7 @@ func readAll(t *testing.T, dir string) map[string][]byte {
 	files := map[string][]byte{}
 	for _, name := range []string{CACertFile, CAKeyFile, ServingCert, ServingKey, AdminCertFile, AdminKeyFile} {
 		data, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
+		if err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
 		}
 		files[name] = data
