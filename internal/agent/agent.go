@@ -77,6 +77,11 @@ type Agent struct {
 	servicesSynced cache.InformerSynced
 	nodes          listerscorev1.NodeLister
 
+	// images caches each image's user and ENV by image ID.
+	images imageConfigCache
+	// records writes env records off the critical path, in order.
+	records recordQueue
+
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
 	backoff *backoff
@@ -238,6 +243,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	factory.Shutdown()
 	wg.Wait() // no relist can start a worker from here on
 	a.stopWorkers()
+	a.records.wait()
 	return nil
 }
 
