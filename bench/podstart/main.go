@@ -169,17 +169,25 @@ func measure(ctx context.Context, cfg config, e *env, img benchkit.Image, floorD
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		bt, err := b.one(ctx, i)
-		if err != nil {
-			return nil, fmt.Errorf("berth: %w", err)
-		}
-		r.berthSeq = append(r.berthSeq, bt)
-		for j, f := range fs {
-			ft, err := f.one(ctx, i)
-			if err != nil {
-				return nil, fmt.Errorf("floor on %s: %w", f.handler, err)
+		// Who goes first turns each round: the side right after berth
+		// meets what berth's agent still does after a pod is gone.
+		sides := len(fs) + 1
+		for k := range sides {
+			switch j := (i + k) % sides; j {
+			case 0:
+				bt, err := b.one(ctx, i)
+				if err != nil {
+					return nil, fmt.Errorf("berth: %w", err)
+				}
+				r.berthSeq = append(r.berthSeq, bt)
+			default:
+				f := fs[j-1]
+				ft, err := f.one(ctx, i)
+				if err != nil {
+					return nil, fmt.Errorf("floor on %s: %w", f.handler, err)
+				}
+				r.floors[j-1].seq = append(r.floors[j-1].seq, ft)
 			}
-			r.floors[j].seq = append(r.floors[j].seq, ft)
 		}
 	}
 	r.floorSeq = r.floors[0].seq
