@@ -84,8 +84,23 @@ func report(w io.Writer, cfg config, m machine, img benchkit.Image, r *results) 
 		benchkit.Dur(r.berthWarm.total()), benchkit.Dur(r.floorWarm.total()))
 
 	p("### Where the time goes (p50 over the pods of each step)\n\n")
-	p("| step | berth, 1 at a time | floor, 1 at a time | berth, %d at once | floor, %d at once |\n", cfg.burst, cfg.burst)
-	p("|---|---|---|---|---|\n")
+	// One column per side and scenario: berth, then every floor.
+	floors := r.floors
+	if len(floors) == 0 {
+		floors = []*floorRun{{handler: cfg.floors[0], seq: r.floorSeq, burst: r.floorBurst}}
+	}
+	head, rule := "| step | berth, 1 at a time", "|---|---"
+	for _, f := range floors {
+		head += " | floor on " + f.handler + ", 1 at a time"
+		rule += "|---"
+	}
+	head += fmt.Sprintf(" | berth, %d at once", cfg.burst)
+	rule += "|---"
+	for _, f := range floors {
+		head += fmt.Sprintf(" | floor on %s, %d at once", f.handler, cfg.burst)
+		rule += "|---"
+	}
+	p("%s |\n%s|\n", head, rule)
 	srow := func(name string, bl, fl func([]podTiming) benchkit.Latencies) {
 		cell := func(get func([]podTiming) benchkit.Latencies, ps []podTiming) string {
 			if get == nil {
@@ -93,7 +108,15 @@ func report(w io.Writer, cfg config, m machine, img benchkit.Image, r *results) 
 			}
 			return benchkit.Dur(get(ps).Pct(50))
 		}
-		p("| %s | %s | %s | %s | %s |\n", name, cell(bl, r.berthSeq), cell(fl, r.floorSeq), cell(bl, r.berthBurst), cell(fl, r.floorBurst))
+		line := "| " + name + " | " + cell(bl, r.berthSeq)
+		for _, f := range floors {
+			line += " | " + cell(fl, f.seq)
+		}
+		line += " | " + cell(bl, r.berthBurst)
+		for _, f := range floors {
+			line += " | " + cell(fl, f.burst)
+		}
+		p("%s |\n", line)
 	}
 	between := func(from, to func(podTiming) time.Time) func([]podTiming) benchkit.Latencies {
 		return func(ps []podTiming) benchkit.Latencies { return step(ps, from, to) }

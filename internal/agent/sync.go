@@ -295,6 +295,9 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 	if err != nil {
 		return 2 * time.Second
 	}
+	if acts.createSandbox || len(acts.start) > 0 {
+		a.log.Debug("pod sandbox status", "pod", podKey(pod), "sinceSync", time.Since(w.syncBegan))
+	}
 	podIP := sbStatus.GetNetwork().GetIp()
 	if pod.Spec.HostNetwork {
 		podIP = a.nodeIP
@@ -332,7 +335,11 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 	if cs, err := a.containersOf(ctx, string(pod.UID)); err == nil {
 		rt = &podRuntime{sandboxes: rt.sandboxes, containers: cs}
 	}
+	st := time.Now()
 	a.updateStatus(ctx, pod, rt, sbStatus, w.reasons)
+	if len(acts.start) > 0 {
+		a.log.Debug("pod status written", "pod", podKey(pod), "status", time.Since(st), "sinceSync", time.Since(w.syncBegan))
+	}
 	return requeue
 }
 
@@ -385,9 +392,13 @@ func (w *podWorker) createSandbox(ctx context.Context, pod *corev1.Pod, sandboxC
 		}()
 	}
 	cctx, cancel := context.WithTimeout(ctx, criTimeout)
+	began := time.Now()
 	id, err := a.cfg.Runtime.RunPodSandbox(cctx, sandboxCfg, "")
 	cancel()
+	ran := time.Now()
 	vols.Wait()
+	a.log.Debug("pod sandbox started", "pod", podKey(pod), "syncToRunPodSandbox", began.Sub(w.syncBegan),
+		"runPodSandbox", ran.Sub(began), "volumesAfter", time.Since(ran))
 	if err != nil {
 		if ctx.Err() == nil {
 			a.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
@@ -456,6 +467,7 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 	a := w.a
 	var ref string
 	var err error
+	t0 := time.Now()
 	if ch, ok := w.prepulls[c.Name]; ok {
 		select {
 		case res := <-ch:
@@ -481,7 +493,9 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 		}
 		return
 	}
+	t1 := time.Now()
 	cfg, err := a.containerConfig(ctx, pod, c, ref, attempt, podIP, init)
+	t2 := time.Now()
 	var mountErr interface{ EventMessage() string }
 	if errors.As(err, &mountErr) {
 		// As the kubelet: the pod stays ContainerCreating, the event says why.
@@ -503,7 +517,12 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 		return
 	}
 	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
-	if err := a.cfg.Runtime.StartContainer(cctx, id); err != nil {
+	t3 := time.Now()
+	err = a.cfg.Runtime.StartContainer(cctx, id)
+	// Where a start's time went, for --log-level debug.
+	a.log.Debug("container started", "pod", podKey(pod), "container", c.Name, "imageWait", t1.Sub(t0),
+		"config", t2.Sub(t1), "create", t3.Sub(t2), "start", time.Since(t3))
+	if err != nil {
 		// The runtime records the failed start as an exited container
 		// (StartError); the status shows its message.
 		w.reasons[c.Name] = waitReason{"RunContainerError", err.Error()}

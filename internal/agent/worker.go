@@ -33,6 +33,8 @@ type podWorker struct {
 	// pullCtx bounds the prepulls; it ends when the pod is deleted.
 	pullCtx    context.Context
 	pullCancel context.CancelFunc
+	// syncBegan is when the sync in progress began (for debug timings).
+	syncBegan time.Time
 
 	mu sync.Mutex
 	// cancelSync cancels the sync in progress when the pod is deleted, as
@@ -132,6 +134,7 @@ func (w *podWorker) run() {
 		w.mu.Lock()
 		w.cancelSync = cancel
 		w.mu.Unlock()
+		w.syncBegan = time.Now()
 		finished, requeue := w.syncRecovered(sctx)
 		w.mu.Lock()
 		w.cancelSync = nil
