@@ -81,6 +81,10 @@ type Agent struct {
 	images imageConfigCache
 	// records writes env records off the critical path, in order.
 	records recordQueue
+	// runSince is when Run began: a pod created later than that (by more
+	// than the API's one-second timestamps and some skew) has nothing in the runtime
+	// that this agent did not put there.
+	runSince time.Time
 
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
@@ -169,6 +173,7 @@ func (a *Agent) Ready() <-chan struct{} { return a.ready }
 // Run registers the node and syncs pods until ctx ends. Containers keep
 // running after Run returns: a later Run adopts them.
 func (a *Agent) Run(ctx context.Context) error {
+	a.runSince = time.Now()
 	a.broadcaster = record.NewBroadcaster(record.WithContext(ctx))
 	a.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.cfg.Client.CoreV1().Events("")})
 	defer a.broadcaster.Shutdown()

@@ -170,11 +170,17 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 	if pod.DeletionTimestamp != nil {
 		return w.terminate(ctx, pod)
 	}
-	rt, err := a.runtimeOf(ctx, string(pod.UID))
-	if err != nil {
+	var rt *podRuntime
+	if !w.synced && newSince(pod, a.runSince) {
+		// A pod created after this agent started, on its first sync: the
+		// runtime holds nothing of it (only this worker would have put it
+		// there), so the listing is skipped.
+		rt = &podRuntime{}
+	} else if rt, err = a.runtimeOf(ctx, string(pod.UID)); err != nil {
 		a.log.Warn("reading the runtime", "pod", podKey(pod), "err", err)
 		return false, 2 * time.Second
 	}
+	w.synced = true
 	if !isTerminal(pod) && !w.admitNew(ctx, pod, rt) {
 		return false, resyncInterval // rejected: Failed
 	}
@@ -199,6 +205,15 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 	}
 	requeue = w.syncPod(ctx, pod, rt)
 	return false, requeueForDeadline(pod, requeue)
+}
+
+// newSince reports whether pod was created after since, by more than the
+// one-second resolution of API timestamps and some clock skew, and has no
+// status from a node.
+func newSince(pod *corev1.Pod, since time.Time) bool {
+	return !since.IsZero() && pod.CreationTimestamp.Time.After(since.Add(2*time.Second)) &&
+		len(pod.Status.ContainerStatuses) == 0 && len(pod.Status.InitContainerStatuses) == 0 &&
+		(pod.Status.Phase == "" || pod.Status.Phase == corev1.PodPending)
 }
 
 // forgetPod drops what the agent kept in memory and on disk for a pod that

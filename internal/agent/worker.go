@@ -35,6 +35,8 @@ type podWorker struct {
 	pullCancel context.CancelFunc
 	// syncBegan is when the sync in progress began (for debug timings).
 	syncBegan time.Time
+	// synced is set once a sync read the runtime for this pod.
+	synced bool
 
 	mu sync.Mutex
 	// cancelSync cancels the sync in progress when the pod is deleted, as
