@@ -8,6 +8,7 @@ set -euo pipefail
 need=()
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
 command -v runc >/dev/null 2>&1 || need+=(runc)
+command -v crun >/dev/null 2>&1 || need+=(crun) # berth's default OCI runtime when present (runc is the fallback)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 # For the tests: a real registry, and the static busybox test images are built from.

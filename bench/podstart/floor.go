@@ -45,11 +45,16 @@ const (
 // nothing around the CRI calls: no API, no watch, no status.
 type floor struct {
 	e       *env
+	handler string // CRI runtime handler ("runc", "crun")
 	dir     string // pod directories (logs, /etc/hosts, termination log), like berth's
 	image   benchkit.Image
 	imageID string
 	dns     *runtimeapi.DNSConfig
 	pods    []*floorPod // every pod started, for cleanup
+	// like is what the floor copies from the container config berth sent
+	// for its first pod: what depends on the API (service-link variables,
+	// the service account token) and the security defaults.
+	like berthLike
 
 	diffs    []string // where the floor's configs differ from berth's
 	compared int      // how many fields were compared
@@ -63,7 +68,7 @@ type floorPod struct {
 }
 
 // newFloor prepares the floor on the image berth pulled.
-func newFloor(ctx context.Context, e *env, img benchkit.Image, dir string) (*floor, error) {
+func newFloor(ctx context.Context, e *env, img benchkit.Image, dir, handler string, sent *sentConfig) (*floor, error) {
 	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	st, err := e.CRI.ImageStatus(ictx, &runtimeapi.ImageSpec{Image: img.Ref(imageTag)})
@@ -73,7 +78,7 @@ func newFloor(ctx context.Context, e *env, img benchkit.Image, dir string) (*flo
 	if st == nil {
 		return nil, fmt.Errorf("image %s is not in containerd after berth ran it", img.Ref(imageTag))
 	}
-	return &floor{e: e, dir: dir, image: img, imageID: st.Id, dns: resolvConf()}, nil
+	return &floor{e: e, handler: handler, dir: dir, image: img, imageID: st.Id, dns: resolvConf(), like: likeBerth(sent)}, nil
 }
 
 // cleanup removes whatever the floor still runs (after an error or
@@ -89,7 +94,7 @@ func (f *floor) cleanup(ctx context.Context) {
 // the first CNI add), and compares its configs, read back from containerd,
 // with what berth sent (f.diffs).
 func (f *floor) warmUp(ctx context.Context, berthSent *sentConfig, berthErr error) (podTiming, error) {
-	benchkit.Progress("floor: first pod (not measured)")
+	benchkit.Progress("floor on %s: first pod (not measured)", f.handler)
 	p := f.newPod("floor-warm-up")
 	warm, err := f.startPod(ctx, p)
 	if err != nil {
@@ -136,7 +141,7 @@ func (f *floor) burst(ctx context.Context, n int) ([]podTiming, time.Duration, e
 	for i := range ts {
 		runtimeTimes(ctx, f.e.CRI, &ts[i])
 	}
-	benchkit.Progress("floor: all %d running %s after the first RunPodSandbox call; removing them", n, benchkit.Dur(all))
+	benchkit.Progress("floor on %s: all %d running %s after the first RunPodSandbox call; removing them", f.handler, n, benchkit.Dur(all))
 	err = together(ctx, n, func(ctx context.Context, i int) error { return f.removePod(ctx, pods[i]) })
 	return ts, all, err
 }
@@ -144,6 +149,7 @@ func (f *floor) burst(ctx context.Context, n int) ([]podTiming, time.Duration, e
 func (f *floor) newPod(name string) *floorPod {
 	uid := newUID()
 	f.e.AddUID("floor", uid)
+	name = f.handler + "-" + name
 	p := &floorPod{name: name, uid: uid, dir: filepath.Join(f.dir, "pods", namespace+"_"+name+"_"+uid)}
 	f.pods = append(f.pods, p)
 	return p
@@ -162,7 +168,7 @@ func (f *floor) startPod(ctx context.Context, p *floorPod) (podTiming, error) {
 	if err != nil {
 		return t, err
 	}
-	if p.sandboxID, err = f.e.CRI.RunPodSandbox(cctx, sbCfg, ""); err != nil {
+	if p.sandboxID, err = f.e.CRI.RunPodSandbox(cctx, sbCfg, f.handler); err != nil {
 		return t, fmt.Errorf("RunPodSandbox %s: %w", p.name, err)
 	}
 	t.sandboxed = time.Now()
@@ -250,6 +256,21 @@ func (f *floor) containerConfig(p *floorPod, podIP string) (*runtimeapi.Containe
 	c.TerminationMessagePolicy = corev1.TerminationMessageReadFile
 	c.ImagePullPolicy = corev1.PullIfNotPresent
 	var mounts []*runtimeapi.Mount
+	if f.like.tokenPath != "" {
+		// The projected service account volume: the same three files,
+		// written atomically the way the agent's volume manager does.
+		dir := filepath.Join(p.dir, "volumes", "kubernetes.io~projected", f.like.tokenDir)
+		data := filepath.Join(dir, "..data")
+		if err := os.MkdirAll(data, 0o755); err != nil {
+			return nil, err
+		}
+		for name, content := range map[string]string{"token": strings.Repeat("t", 900), "ca.crt": strings.Repeat("c", 1100), "namespace": namespace} {
+			if err := os.WriteFile(filepath.Join(data, name), []byte(content), 0o644); err != nil {
+				return nil, err
+			}
+		}
+		mounts = append(mounts, &runtimeapi.Mount{ContainerPath: f.like.tokenPath, HostPath: dir, Readonly: true})
+	}
 	if podIP != "" {
 		hosts := filepath.Join(p.dir, "etc-hosts")
 		content := "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
@@ -277,7 +298,7 @@ func (f *floor) containerConfig(p *floorPod, podIP string) (*runtimeapi.Containe
 		Metadata: &runtimeapi.ContainerMetadata{Name: c.Name},
 		Image:    &runtimeapi.ImageSpec{Image: f.imageID, UserSpecifiedImage: c.Image},
 		Command:  c.Command,
-		Envs:     []*runtimeapi.KeyValue{},
+		Envs:     f.like.envs,
 		Mounts:   mounts,
 		Labels: map[string]string{labelPodName: p.name, labelPodNamespace: namespace, labelPodUID: p.uid,
 			labelContainerName: c.Name, labelManaged: floorManagedValue},
@@ -285,11 +306,13 @@ func (f *floor) containerConfig(p *floorPod, podIP string) (*runtimeapi.Containe
 			annoRestartCount: "0", annoContainerHash: strconv.FormatUint(uint64(h.Sum32()), 16),
 			annoTerminationPath: c.TerminationMessagePath, annoTerminationPolicy: string(c.TerminationMessagePolicy),
 			annoTerminationHostPath: termPath, annoInitContainer: "false",
+			"io.kubernetes.pod.terminationGracePeriod": f.like.grace,
 		},
 		LogPath: filepath.Join(c.Name, "0.log"),
 		Linux: &runtimeapi.LinuxContainerConfig{
-			Resources:       &runtimeapi.LinuxContainerResources{CpuShares: 2, OomScoreAdj: 1000},
-			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: namespaceOptions()},
+			Resources: &runtimeapi.LinuxContainerResources{CpuShares: 2, OomScoreAdj: 1000},
+			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: namespaceOptions(),
+				MaskedPaths: f.like.masked, ReadonlyPaths: f.like.readonly, Seccomp: f.like.seccomp},
 		},
 	}, nil
 }
@@ -336,4 +359,64 @@ func newUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// berthLike holds the parts of berth's container config the floor copies.
+type berthLike struct {
+	envs             []*runtimeapi.KeyValue
+	masked, readonly []string
+	seccomp          *runtimeapi.SecurityProfile
+	tokenPath        string // the service account volume's mount path, "" if none
+	tokenDir         string // its directory's name (kube-api-access-xxxxx)
+	grace            string
+}
+
+// likeBerth reads berth's container config as containerd returned it
+// (JSON of the CRI request); zero when berth's could not be read.
+func likeBerth(sent *sentConfig) berthLike {
+	var l berthLike
+	if sent == nil {
+		return l
+	}
+	c := sent.container
+	if envs, ok := c["envs"].([]any); ok {
+		for _, e := range envs {
+			m, _ := e.(map[string]any)
+			k, _ := m["key"].(string)
+			v, _ := m["value"].(string)
+			l.envs = append(l.envs, &runtimeapi.KeyValue{Key: k, Value: []byte(v)})
+		}
+	}
+	strs := func(v any) []string {
+		var out []string
+		if a, ok := v.([]any); ok {
+			for _, x := range a {
+				if s, ok := x.(string); ok {
+					out = append(out, s)
+				}
+			}
+		}
+		return out
+	}
+	linux, _ := c["linux"].(map[string]any)
+	sc, _ := linux["security_context"].(map[string]any)
+	l.masked, l.readonly = strs(sc["masked_paths"]), strs(sc["readonly_paths"])
+	if sp, ok := sc["seccomp"].(map[string]any); ok {
+		if t, ok := sp["profile_type"].(float64); ok {
+			l.seccomp = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_ProfileType(int32(t))}
+		}
+	}
+	if ms, ok := c["mounts"].([]any); ok {
+		for _, m := range ms {
+			mm, _ := m.(map[string]any)
+			if cp, _ := mm["container_path"].(string); strings.HasSuffix(cp, "/serviceaccount") {
+				l.tokenPath = cp
+				hp, _ := mm["host_path"].(string)
+				l.tokenDir = filepath.Base(hp)
+			}
+		}
+	}
+	ann, _ := c["annotations"].(map[string]any)
+	l.grace, _ = ann["io.kubernetes.pod.terminationGracePeriod"].(string)
+	return l
 }

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/bench/internal/benchkit"
@@ -27,6 +28,11 @@ type config struct {
 	n        int
 	burst    int
 	services int
+	// runtime is berth's OCI runtime (BERTH_OCI_RUNTIME for the server);
+	// floors are the CRI runtime handlers the floor runs on, the first
+	// being the one the targets compare with.
+	runtime string
+	floors  []string
 }
 
 func main() {
@@ -35,7 +41,20 @@ func main() {
 	flag.IntVar(&cfg.n, "n", 20, "pods started one at a time, on berth and on the floor")
 	flag.IntVar(&cfg.burst, "burst", 30, "pods started at once, on berth and on the floor")
 	flag.IntVar(&cfg.services, "services", 0, "Services created in the pods' namespace first (each gives every container its service-link variables)")
+	flag.StringVar(&cfg.runtime, "runtime", "auto", "berth's OCI runtime (its --oci-runtime): auto, crun or runc")
+	floors := flag.String("floor-runtimes", "runc,crun", "CRI runtime handlers the floor runs on, alternating with berth; the first is the one targets compare with")
 	flag.Parse()
+	for _, h := range strings.Split(*floors, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			cfg.floors = append(cfg.floors, h)
+		}
+	}
+	if len(cfg.floors) == 0 {
+		fmt.Fprintln(os.Stderr, "bench/podstart: -floor-runtimes names no runtime")
+		os.Exit(2)
+	}
+	// The server inherits it (berth's --oci-runtime default).
+	_ = os.Setenv("BERTH_OCI_RUNTIME", cfg.runtime)
 	if cfg.n < 1 || cfg.burst < 1 {
 		fmt.Fprintln(os.Stderr, "bench/podstart: -n and -burst must be positive")
 		os.Exit(2)
@@ -85,7 +104,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err != nil {
 		return err
 	}
-	m := machine{Machine: rig.Machine, runtime: env.RuntimeVersion, cidr: env.CIDR}
+	m := machine{Machine: rig.Machine, runtime: env.RuntimeVersion, cidr: env.CIDR, oci: berthOCIRuntime(env.Sock)}
 	report(os.Stdout, cfg, m, img, res)
 	return nil
 }
@@ -96,8 +115,11 @@ type results struct {
 	berthSeq, floorSeq     []podTiming
 	berthBurst, floorBurst []podTiming
 	berthAll, floorAll     time.Duration // first start → last running, at once
-	berthDeploy            time.Duration // a Deployment of burst replicas: create → all ready
-	berthRollout           time.Duration // rolloutReplicas replicas rolled over (maxSurge 1, maxUnavailable 1)
+	// floors holds every floor by runtime handler, the first being the
+	// one above.
+	floors       []*floorRun
+	berthDeploy  time.Duration // a Deployment of burst replicas: create → all ready
+	berthRollout time.Duration // rolloutReplicas replicas rolled over (maxSurge 1, maxUnavailable 1)
 
 	idle, busy, after memSample // before any pod; berth's burst running; after it was deleted
 
@@ -123,33 +145,52 @@ func measure(ctx context.Context, cfg config, e *env, img benchkit.Image, floorD
 	if r.berthWarm, err = b.warmUp(ctx); err != nil {
 		return nil, fmt.Errorf("berth: %w", err)
 	}
-	f, err := newFloor(ctx, e, img, floorDir)
-	if err != nil {
-		return nil, fmt.Errorf("floor: %w", err)
+	var fs []*floor
+	for _, h := range cfg.floors {
+		f, err := newFloor(ctx, e, img, filepath.Join(floorDir, h), h, b.sent)
+		if err != nil {
+			return nil, fmt.Errorf("floor on %s: %w", h, err)
+		}
+		defer f.cleanup(ctx)
+		fr := &floorRun{handler: h}
+		if fr.warm, err = f.warmUp(ctx, b.sent, b.sentErr); err != nil {
+			return nil, fmt.Errorf("floor on %s: %w", h, err)
+		}
+		fs = append(fs, f)
+		r.floors = append(r.floors, fr)
 	}
-	defer f.cleanup(ctx)
-	if r.floorWarm, err = f.warmUp(ctx, b.sent, b.sentErr); err != nil {
-		return nil, fmt.Errorf("floor: %w", err)
-	}
+	f := fs[0]
+	r.floorWarm = r.floors[0].warm
 	r.diffs, r.compared, r.cmpErr = f.diffs, f.compared, f.cmpErr
 
 	benchkit.Progress("%d pods one at a time, alternately on berth (create → Running; delete, wait until gone) "+
-		"and on the floor (RunPodSandbox … StartContainer; stop, remove)", cfg.n)
+		"and on the floor on %s (RunPodSandbox … StartContainer; stop, remove)", cfg.n, strings.Join(cfg.floors, ", "))
 	for i := range cfg.n {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		bt, err := b.one(ctx, i)
-		if err != nil {
-			return nil, fmt.Errorf("berth: %w", err)
+		// Who goes first turns each round: the side right after berth
+		// meets what berth's agent still does after a pod is gone.
+		sides := len(fs) + 1
+		for k := range sides {
+			switch j := (i + k) % sides; j {
+			case 0:
+				bt, err := b.one(ctx, i)
+				if err != nil {
+					return nil, fmt.Errorf("berth: %w", err)
+				}
+				r.berthSeq = append(r.berthSeq, bt)
+			default:
+				f := fs[j-1]
+				ft, err := f.one(ctx, i)
+				if err != nil {
+					return nil, fmt.Errorf("floor on %s: %w", f.handler, err)
+				}
+				r.floors[j-1].seq = append(r.floors[j-1].seq, ft)
+			}
 		}
-		r.berthSeq = append(r.berthSeq, bt)
-		ft, err := f.one(ctx, i)
-		if err != nil {
-			return nil, fmt.Errorf("floor: %w", err)
-		}
-		r.floorSeq = append(r.floorSeq, ft)
 	}
+	r.floorSeq = r.floors[0].seq
 
 	benchkit.Progress("berth: %d pods at once", cfg.burst)
 	if r.berthBurst, r.berthAll, r.busy, r.after, err = b.burst(ctx, cfg.burst); err != nil {
@@ -163,9 +204,36 @@ func measure(ctx context.Context, cfg config, e *env, img benchkit.Image, floorD
 	if r.berthRollout, err = b.rollingUpdate(ctx, rolloutReplicas); err != nil {
 		return nil, fmt.Errorf("berth: %w", err)
 	}
-	benchkit.Progress("floor: %d pods at once", cfg.burst)
-	if r.floorBurst, r.floorAll, err = f.burst(ctx, cfg.burst); err != nil {
-		return nil, fmt.Errorf("floor: %w", err)
+	for j, f := range fs {
+		benchkit.Progress("floor on %s: %d pods at once", f.handler, cfg.burst)
+		fr := r.floors[j]
+		if fr.burst, fr.all, err = f.burst(ctx, cfg.burst); err != nil {
+			return nil, fmt.Errorf("floor on %s: %w", f.handler, err)
+		}
 	}
+	r.floorBurst, r.floorAll = r.floors[0].burst, r.floors[0].all
 	return r, nil
+}
+
+// floorRun is the floor on one runtime handler.
+type floorRun struct {
+	handler    string
+	warm       podTiming
+	seq, burst []podTiming
+	all        time.Duration
+}
+
+// berthOCIRuntime is the default runtime in berth's containerd config
+// (next to its socket), "" if unknown.
+func berthOCIRuntime(sock string) string {
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(sock), "config.toml"))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "default_runtime_name = "); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
 }

@@ -84,9 +84,9 @@ func run(ctx context.Context, cfg config) (err error) {
 
 	// One tag per pull: a fresh name each time, on top of the removal
 	// that makes it cold.
-	tags := []string{"warm-berth", "warm-floor"}
+	tags := []string{"warm-berth", "warm-floor", "warm-crane"}
 	for i := range cfg.n {
-		tags = append(tags, fmt.Sprintf("berth-%d", i), fmt.Sprintf("floor-%d", i))
+		tags = append(tags, fmt.Sprintf("berth-%d", i), fmt.Sprintf("floor-%d", i), fmt.Sprintf("crane-%d", i))
 	}
 	benchkit.Progress("registry: building busybox + %s of incompressible padding, pushing it under %d tags",
 		benchkit.Size(cfg.size), len(tags))
@@ -126,8 +126,11 @@ func run(ctx context.Context, cfg config) (err error) {
 	if res.warmFloor, err = b.floor(ctx, "warm-floor"); err != nil {
 		return fmt.Errorf("floor warm-up: %w", err)
 	}
-	benchkit.Progress("warm-up: berth create → Pulled %s (pull %s), CRI pull %s",
-		dur(res.warmBerth.toPulled()), dur(res.warmBerth.reported), dur(res.warmFloor.pull))
+	if res.warmCrane, err = b.crane(ctx, "warm-crane", rig.Tmp); err != nil {
+		return fmt.Errorf("crane warm-up: %w", err)
+	}
+	benchkit.Progress("warm-up: berth create → Pulled %s (pull %s), CRI pull %s, crane pull %s",
+		dur(res.warmBerth.toPulled()), dur(res.warmBerth.reported), dur(res.warmFloor.pull), dur(res.warmCrane.pull))
 
 	// Interleaved, the order alternating, so that drift (page cache,
 	// disk, other load) falls on both sides alike.
@@ -154,15 +157,21 @@ func run(ctx context.Context, cfg config) (err error) {
 			benchkit.Progress("run %d/%d: CRI pull %s", i+1, cfg.n, dur(r.pull))
 			return nil
 		}
-		first, second := doBerth, doFloor
-		if i%2 == 1 {
-			first, second = doFloor, doBerth
+		doCrane := func() error {
+			r, err := b.crane(ctx, fmt.Sprintf("crane-%d", i), rig.Tmp)
+			if err != nil {
+				return fmt.Errorf("crane, run %d: %w", i+1, err)
+			}
+			res.crane = append(res.crane, r)
+			benchkit.Progress("run %d/%d: crane pull %s", i+1, cfg.n, dur(r.pull))
+			return nil
 		}
-		if err := first(); err != nil {
-			return err
-		}
-		if err := second(); err != nil {
-			return err
+		// The order turns each run, so that drift falls on every side alike.
+		sides := []func() error{doBerth, doFloor, doCrane}
+		for k := range sides {
+			if err := sides[(i+k)%len(sides)](); err != nil {
+				return err
+			}
 		}
 	}
 	stopWatches()

@@ -77,6 +77,15 @@ type Agent struct {
 	servicesSynced cache.InformerSynced
 	nodes          listerscorev1.NodeLister
 
+	// images caches each image's user and ENV by image ID.
+	images imageConfigCache
+	// records writes env records off the critical path, in order.
+	records recordQueue
+	// runSince is when Run began: a pod created later than that (by more
+	// than the API's one-second timestamps and some skew) has nothing in the runtime
+	// that this agent did not put there.
+	runSince time.Time
+
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
 	backoff *backoff
@@ -164,6 +173,7 @@ func (a *Agent) Ready() <-chan struct{} { return a.ready }
 // Run registers the node and syncs pods until ctx ends. Containers keep
 // running after Run returns: a later Run adopts them.
 func (a *Agent) Run(ctx context.Context) error {
+	a.runSince = time.Now()
 	a.broadcaster = record.NewBroadcaster(record.WithContext(ctx))
 	a.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.cfg.Client.CoreV1().Events("")})
 	defer a.broadcaster.Shutdown()
@@ -238,6 +248,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	factory.Shutdown()
 	wg.Wait() // no relist can start a worker from here on
 	a.stopWorkers()
+	a.records.wait()
 	return nil
 }
 

@@ -139,7 +139,11 @@ func containerHash(c *corev1.Container) string {
 
 // containerConfig builds the CRI container config.
 func (a *Agent) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.Container, imageRef string, attempt int, podIP string, init bool) (*runtimeapi.ContainerConfig, error) {
-	env, err := a.containerEnv(ctx, pod, c, podIP, imageRef)
+	img, err := a.imageConfigOf(ctx, imageRef)
+	if err != nil {
+		return nil, err
+	}
+	env, err := a.containerEnv(ctx, pod, c, podIP, img.env)
 	if err != nil {
 		return nil, err
 	}
@@ -148,10 +152,7 @@ func (a *Agent) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.
 	if err != nil {
 		return nil, err
 	}
-	uid, username, err := a.imageUser(ctx, imageRef)
-	if err != nil {
-		return nil, err
-	}
+	uid, username := img.uid, img.username
 	if err := verifyRunAsNonRoot(pod, c, uid, username); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"sync"
 	"syscall"
 	"time"
 
@@ -41,9 +42,9 @@ func (a *Agent) startEnvInformers(ctx context.Context) (shutdown func()) {
 // order and precedence, service links, downward API) and records it with
 // its origins for `berth explain env`. podIP is the sandbox's IP; a
 // hostNetwork pod gets the node's.
-func (a *Agent) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podIP, imageRef string) (*envvars.Env, error) {
+func (a *Agent) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podIP string, imageEnv []string) (*envvars.Env, error) {
 	in := envvars.Input{Pod: pod, Container: c, NodeIPs: []string{a.nodeIP},
-		Sources: clientSources{a}, ImageEnv: a.imageEnv(ctx, imageRef)}
+		Sources: clientSources{a}, ImageEnv: imageEnv}
 	if podIP != "" {
 		in.PodIPs = []string{podIP}
 	}
@@ -68,9 +69,14 @@ func (a *Agent) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Con
 		return nil, err
 	}
 	rec := envvars.NewRecord(pod.Namespace, pod.Name, string(pod.UID), c.Name, env, time.Now())
-	if err := envvars.WriteRecord(a.cfg.DataDir, rec); err != nil {
-		a.log.Warn("writing the env record", "pod", pod.Namespace+"/"+pod.Name, "container", c.Name, "err", err)
-	}
+	// The record (written with fsync) is for explain env; the container
+	// need not wait for it. The queue keeps writes and removals in order.
+	key := pod.Namespace + "/" + pod.Name
+	a.records.do(func() {
+		if err := envvars.WriteRecord(a.cfg.DataDir, rec); err != nil {
+			a.log.Warn("writing the env record", "pod", key, "container", c.Name, "err", err)
+		}
+	})
 	return env, nil
 }
 
@@ -97,25 +103,6 @@ func (a *Agent) allocatable(ctx context.Context) corev1.ResourceList {
 		return nil
 	}
 	return n.Status.Allocatable
-}
-
-// imageEnv is the image's ENV when the runtime tells it (only recorded:
-// the runtime merges it itself).
-func (a *Agent) imageEnv(ctx context.Context, imageRef string) []string {
-	r, ok := a.cfg.Runtime.(interface {
-		ImageEnv(ctx context.Context, image string) ([]string, error)
-	})
-	if !ok || imageRef == "" {
-		return nil
-	}
-	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	env, err := r.ImageEnv(ictx, imageRef)
-	if err != nil {
-		a.log.Debug("reading the image's ENV", "image", imageRef, "err", err)
-		return nil
-	}
-	return env
 }
 
 // clientSources reads ConfigMaps and Secrets with GET, as the kubelet's
@@ -153,4 +140,35 @@ func execLimit() int {
 		return maxLimit
 	}
 	return max(int(rl.Cur/4), minLimit)
+}
+
+// recordQueue runs record writes and removals one after the other, in the
+// order they were asked for, off the pods' critical path.
+type recordQueue struct {
+	mu   sync.Mutex
+	tail chan struct{} // closed when the last queued job is done
+}
+
+func (q *recordQueue) do(job func()) {
+	q.mu.Lock()
+	prev, done := q.tail, make(chan struct{})
+	q.tail = done
+	q.mu.Unlock()
+	go func() {
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
+		job()
+	}()
+}
+
+// wait returns once every job queued so far is done.
+func (q *recordQueue) wait() {
+	q.mu.Lock()
+	t := q.tail
+	q.mu.Unlock()
+	if t != nil {
+		<-t
+	}
 }

@@ -80,6 +80,7 @@ func newTestAgent(t *testing.T, objs ...runtime.Object) *Agent {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(a.records.wait) // before the data dir goes
 	return a
 }
 
@@ -158,7 +159,7 @@ func TestContainerEnv(t *testing.T) {
 					LocalObjectReference: corev1.LocalObjectReference{Name: "cm1"}, Key: "REF"}}},
 			},
 		}
-		env, err := a.containerEnv(ctx, pod, c, "10.88.0.5", "")
+		env, err := a.containerEnv(ctx, pod, c, "10.88.0.5", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,7 +216,7 @@ func TestContainerEnv(t *testing.T) {
 				{Name: "KEPT", Value: "yes"},
 			},
 		}
-		env, err := a.containerEnv(ctx, pod, c, "", "")
+		env, err := a.containerEnv(ctx, pod, c, "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,7 +260,7 @@ func TestContainerEnv(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := tt.c
 			c.Name = "c"
-			_, err := a.containerEnv(ctx, pod, &c, "", "")
+			_, err := a.containerEnv(ctx, pod, &c, "", nil)
 			if err == nil || err.Error() != tt.want {
 				t.Fatalf("err = %v, want %q", err, tt.want)
 			}
@@ -271,7 +272,7 @@ func TestContainerEnv(t *testing.T) {
 			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")}},
 			Env: []corev1.EnvVar{{Name: "MEM", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{
 				Resource: "limits.memory", Divisor: resource.MustParse("1Mi")}}}}}
-		env, err := a.containerEnv(ctx, pod, c, "", "")
+		env, err := a.containerEnv(ctx, pod, c, "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,7 +297,7 @@ func TestContainerEnvServicesAndRecord(t *testing.T) {
 	}}
 
 	// Until the Service informer has listed once, the kubelet refuses.
-	if _, err := a.containerEnv(ctx, pod, c, "10.88.0.9", ""); err == nil || err.Error() != envvars.ErrServicesNotSynced.Error() {
+	if _, err := a.containerEnv(ctx, pod, c, "10.88.0.9", nil); err == nil || err.Error() != envvars.ErrServicesNotSynced.Error() {
 		t.Fatalf("unsynced: err = %v", err)
 	}
 	withServices(t, a,
@@ -306,7 +307,7 @@ func TestContainerEnvServicesAndRecord(t *testing.T) {
 			Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.7", Ports: []corev1.ServicePort{{Port: 80}}}},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "other"},
 			Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.8", Ports: []corev1.ServicePort{{Port: 5432}}}})
-	env, err := a.containerEnv(ctx, pod, c, "10.88.0.9", "")
+	env, err := a.containerEnv(ctx, pod, c, "10.88.0.9", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,6 +321,7 @@ func TestContainerEnvServicesAndRecord(t *testing.T) {
 	if _, ok := got["DB_SERVICE_HOST"]; ok {
 		t.Error("a Service of another namespace gave variables")
 	}
+	a.records.wait() // written off the critical path
 	rec, err := envvars.LoadRecord(a.cfg.DataDir, "uid-2", "c")
 	if err != nil {
 		t.Fatalf("no env record: %v", err)
@@ -333,7 +335,7 @@ func TestContainerEnvServicesAndRecord(t *testing.T) {
 	// enableServiceLinks: false leaves the kubernetes Service only.
 	off := pod.DeepCopy()
 	off.Spec.EnableServiceLinks = ptr.To(false)
-	env, err = a.containerEnv(ctx, off, &corev1.Container{Name: "c"}, "10.88.0.9", "")
+	env, err = a.containerEnv(ctx, off, &corev1.Container{Name: "c"}, "10.88.0.9", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +347,7 @@ func TestContainerEnvServicesAndRecord(t *testing.T) {
 	// hostNetwork: status.podIP is the node's IP, even before the sandbox reports one.
 	hn := pod.DeepCopy()
 	hn.Spec.HostNetwork = true
-	env, err = a.containerEnv(ctx, hn, &corev1.Container{Name: "c", Env: c.Env[2:]}, "", "")
+	env, err = a.containerEnv(ctx, hn, &corev1.Container{Name: "c", Env: c.Env[2:]}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

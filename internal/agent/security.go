@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -25,27 +24,6 @@ import (
 // seccompDir is the kubelet's --seccomp-profile-root (<root-dir>/seccomp):
 // a Localhost profile names a file relative to it.
 func (a *Agent) seccompDir() string { return filepath.Join(a.cfg.DataDir, "seccomp") }
-
-// imageUser is the kubelet's getImageUser: the image's numeric user, or
-// its user name, or root when the image names neither.
-func (a *Agent) imageUser(ctx context.Context, image string) (*int64, string, error) {
-	cctx, cancel := context.WithTimeout(ctx, criTimeout)
-	defer cancel()
-	img, err := a.cfg.Runtime.ImageStatus(cctx, &runtimeapi.ImageSpec{Image: image})
-	if err != nil {
-		return nil, "", err
-	}
-	if img != nil {
-		if img.Uid != nil {
-			uid := img.Uid.Value
-			return &uid, "", nil
-		}
-		if img.Username != "" {
-			return nil, img.Username, nil
-		}
-	}
-	return new(int64), "", nil
-}
 
 // verifyRunAsNonRoot is the kubelet's check, with its messages: the pod
 // waits in CreateContainerConfigError with it.

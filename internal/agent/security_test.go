@@ -151,9 +151,13 @@ func TestAgentRunAsNonRootRootImage(t *testing.T) {
 	w.waitEvent(pod, "Failed: Error: "+want)
 
 	// A numeric non-root image user passes, and is the container's user.
+	// (Another image: the agent caches an image's user by image ID, which
+	// names an immutable config.)
 	uid := int64(1000)
-	w.rt.SetImageUser(testImage, &uid, "")
-	pod2 := w.createPod(newTestPod("nonroot-ok", corev1.RestartPolicyAlways, corev1.Container{Name: "app", Image: testImage,
+	const nonRootImage = "busybox:nonroot"
+	w.rt.AddImage(nonRootImage)
+	w.rt.SetImageUser(nonRootImage, &uid, "")
+	pod2 := w.createPod(newTestPod("nonroot-ok", corev1.RestartPolicyAlways, corev1.Container{Name: "app", Image: nonRootImage,
 		SecurityContext: &corev1.SecurityContext{RunAsNonRoot: ptr.To(true)}}))
 	ctr := w.runningContainer(pod2.UID, "app")
 	cfg, _ := w.rt.ContainerConfig(ctr.Id)

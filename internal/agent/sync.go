@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/agent/envvars"
@@ -102,22 +103,40 @@ func (a *Agent) observe(ctx context.Context, pod *corev1.Pod, rt *podRuntime) er
 
 func (a *Agent) runtimeOf(ctx context.Context, uid string) (*podRuntime, error) {
 	sel := map[string]string{labelPodUID: uid}
-	sbs, err := a.cfg.Runtime.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: sel})
-	if err != nil {
-		return nil, err
+	// The two listings do not depend on each other: ask both at once.
+	var sbs []*runtimeapi.PodSandbox
+	var sbErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sbs, sbErr = a.cfg.Runtime.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: sel})
+	}()
+	cs, err := a.containersOf(ctx, uid)
+	<-done
+	if sbErr != nil {
+		return nil, sbErr
 	}
-	cs, err := a.cfg.Runtime.ListContainers(ctx, &runtimeapi.ContainerFilter{LabelSelector: sel})
 	if err != nil {
 		return nil, err
 	}
 	sort.Slice(sbs, func(i, j int) bool { return sbs[i].CreatedAt > sbs[j].CreatedAt })
+	return &podRuntime{sandboxes: sbs, containers: cs}, nil
+}
+
+// containersOf lists a pod's containers, newest first (by attempt, then
+// creation).
+func (a *Agent) containersOf(ctx context.Context, uid string) ([]*runtimeapi.Container, error) {
+	cs, err := a.cfg.Runtime.ListContainers(ctx, &runtimeapi.ContainerFilter{LabelSelector: map[string]string{labelPodUID: uid}})
+	if err != nil {
+		return nil, err
+	}
 	sort.Slice(cs, func(i, j int) bool {
 		if cs[i].Metadata.GetAttempt() != cs[j].Metadata.GetAttempt() {
 			return cs[i].Metadata.GetAttempt() > cs[j].Metadata.GetAttempt()
 		}
 		return cs[i].CreatedAt > cs[j].CreatedAt
 	})
-	return &podRuntime{sandboxes: sbs, containers: cs}, nil
+	return cs, nil
 }
 
 // sync brings one pod to its desired state. finished means the pod is
@@ -151,11 +170,17 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 	if pod.DeletionTimestamp != nil {
 		return w.terminate(ctx, pod)
 	}
-	rt, err := a.runtimeOf(ctx, string(pod.UID))
-	if err != nil {
+	var rt *podRuntime
+	if !w.synced && newSince(pod, a.runSince) {
+		// A pod created after this agent started, on its first sync: the
+		// runtime holds nothing of it (only this worker would have put it
+		// there), so the listing is skipped.
+		rt = &podRuntime{}
+	} else if rt, err = a.runtimeOf(ctx, string(pod.UID)); err != nil {
 		a.log.Warn("reading the runtime", "pod", podKey(pod), "err", err)
 		return false, 2 * time.Second
 	}
+	w.synced = true
 	if !isTerminal(pod) && !w.admitNew(ctx, pod, rt) {
 		return false, resyncInterval // rejected: Failed
 	}
@@ -182,15 +207,26 @@ func (w *podWorker) sync(ctx context.Context) (finished bool, requeue time.Durat
 	return false, requeueForDeadline(pod, requeue)
 }
 
+// newSince reports whether pod was created after since, by more than the
+// one-second resolution of API timestamps and some clock skew, and has no
+// status from a node.
+func newSince(pod *corev1.Pod, since time.Time) bool {
+	return !since.IsZero() && pod.CreationTimestamp.Time.After(since.Add(2*time.Second)) &&
+		len(pod.Status.ContainerStatuses) == 0 && len(pod.Status.InitContainerStatuses) == 0 &&
+		(pod.Status.Phase == "" || pod.Status.Phase == corev1.PodPending)
+}
+
 // forgetPod drops what the agent kept in memory and on disk for a pod that
 // is gone.
 func (a *Agent) forgetPod(uid types.UID) {
 	a.backoff.forget(string(uid))
 	a.probes.Remove(uid)
 	a.hooks.Forget(uid)
-	if err := envvars.RemoveRecords(a.cfg.DataDir, string(uid)); err != nil {
-		a.log.Warn("removing a deleted pod's env records", "pod", string(uid), "err", err)
-	}
+	a.records.do(func() {
+		if err := envvars.RemoveRecords(a.cfg.DataDir, string(uid)); err != nil {
+			a.log.Warn("removing a deleted pod's env records", "pod", string(uid), "err", err)
+		}
+	})
 	a.mu.Lock()
 	delete(a.secrets, uid)
 	a.mu.Unlock()
@@ -253,18 +289,14 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 			a.updateStatus(ctx, pod, rt, nil, w.reasons)
 			return 10 * time.Second
 		}
-		if d := w.createSandbox(ctx, pod, sandboxCfg); d > 0 {
+		id, d := w.createSandbox(ctx, pod, sandboxCfg)
+		if d > 0 {
 			a.updateStatus(ctx, pod, rt, nil, w.reasons)
 			return d
 		}
-		// Plan again against the new, empty sandbox.
-		var err error
-		if rt, err = a.runtimeOf(ctx, string(pod.UID)); err != nil {
-			return time.Second
-		}
-		if err := a.observe(ctx, pod, rt); err != nil {
-			return time.Second
-		}
+		// Plan again against the new sandbox, which is ready and empty:
+		// what the runtime would list, without asking it again.
+		rt = withNewSandbox(rt, id, sandboxCfg)
 		if acts = planPod(pod, rt); acts.sandboxID == "" {
 			return time.Second
 		}
@@ -277,6 +309,9 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 	sbStatus, err := a.cfg.Runtime.PodSandboxStatus(ctx, acts.sandboxID)
 	if err != nil {
 		return 2 * time.Second
+	}
+	if acts.createSandbox || len(acts.start) > 0 {
+		a.log.Debug("pod sandbox status", "pod", podKey(pod), "sinceSync", time.Since(w.syncBegan))
 	}
 	podIP := sbStatus.GetNetwork().GetIp()
 	if pod.Spec.HostNetwork {
@@ -311,16 +346,32 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 	if ctx.Err() != nil {
 		return time.Second
 	}
-	if rt2, err := a.runtimeOf(ctx, string(pod.UID)); err == nil {
-		rt = rt2
+	// Only containers changed since rt was read: the sandboxes did not.
+	if cs, err := a.containersOf(ctx, string(pod.UID)); err == nil {
+		rt = &podRuntime{sandboxes: rt.sandboxes, containers: cs}
 	}
+	st := time.Now()
 	a.updateStatus(ctx, pod, rt, sbStatus, w.reasons)
+	if len(acts.start) > 0 {
+		a.log.Debug("pod status written", "pod", podKey(pod), "status", time.Since(st), "sinceSync", time.Since(w.syncBegan))
+	}
 	return requeue
 }
 
+// withNewSandbox is rt after RunPodSandbox returned id: the new sandbox,
+// ready and newest, with no container in it; the older sandboxes and
+// containers are kept for nextAttempt.
+func withNewSandbox(rt *podRuntime, id string, cfg *runtimeapi.PodSandboxConfig) *podRuntime {
+	sb := &runtimeapi.PodSandbox{Id: id, Metadata: cfg.GetMetadata(), State: runtimeapi.PodSandboxState_SANDBOX_READY,
+		CreatedAt: time.Now().UnixNano(), Labels: cfg.GetLabels(), Annotations: cfg.GetAnnotations()}
+	return &podRuntime{sandboxes: append([]*runtimeapi.PodSandbox{sb}, rt.sandboxes...), containers: rt.containers,
+		status: map[string]*runtimeapi.ContainerStatus{}, probeKills: map[string]prober.KillDecision{}}
+}
+
 // createSandbox starts the pod's sandbox, pulling the first containers'
-// images meanwhile; it returns how soon to retry when that failed.
-func (w *podWorker) createSandbox(ctx context.Context, pod *corev1.Pod, sandboxCfg *runtimeapi.PodSandboxConfig) time.Duration {
+// images and setting up the pod's volumes meanwhile; it returns the
+// sandbox's ID, or how soon to retry when that failed.
+func (w *podWorker) createSandbox(ctx context.Context, pod *corev1.Pod, sandboxCfg *runtimeapi.PodSandboxConfig) (string, time.Duration) {
 	a := w.a
 	// Pull the first containers' images while the sandbox starts: the two
 	// do not depend on each other, and a pull is often the longest step.
@@ -343,16 +394,39 @@ func (w *podWorker) createSandbox(ctx context.Context, pod *corev1.Pod, sandboxC
 			ch <- prepullResult{ref, err}
 		}()
 	}
+	// The kubelet sets up volumes before the sandbox; they do not depend
+	// on it either. A failure is reported when the container asks again.
+	var vols sync.WaitGroup
+	if vp, ok := a.volumes.(volumePreparer); ok && len(own.Spec.Volumes) > 0 {
+		vols.Add(1)
+		go func() {
+			defer vols.Done()
+			if err := vp.Prepare(ctx, own, a.podDir(own)); err != nil {
+				a.log.Debug("setting up volumes with the sandbox", "pod", podKey(own), "err", err)
+			}
+		}()
+	}
 	cctx, cancel := context.WithTimeout(ctx, criTimeout)
-	_, err := a.cfg.Runtime.RunPodSandbox(cctx, sandboxCfg, "")
+	began := time.Now()
+	id, err := a.cfg.Runtime.RunPodSandbox(cctx, sandboxCfg, "")
 	cancel()
+	ran := time.Now()
+	vols.Wait()
+	a.log.Debug("pod sandbox started", "pod", podKey(pod), "syncToRunPodSandbox", began.Sub(w.syncBegan),
+		"runPodSandbox", ran.Sub(began), "volumesAfter", time.Since(ran))
 	if err != nil {
 		if ctx.Err() == nil {
 			a.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
 		}
-		return 5 * time.Second
+		return "", 5 * time.Second
 	}
-	return 0
+	return id, 0
+}
+
+// volumePreparer sets up a pod's volumes ahead of its containers
+// (volumes.Manager).
+type volumePreparer interface {
+	Prepare(ctx context.Context, pod *corev1.Pod, podDir string) error
 }
 
 // startRetry is how soon a container whose start failed (a pull error,
@@ -408,6 +482,7 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 	a := w.a
 	var ref string
 	var err error
+	t0 := time.Now()
 	if ch, ok := w.prepulls[c.Name]; ok {
 		select {
 		case res := <-ch:
@@ -433,7 +508,9 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 		}
 		return
 	}
+	t1 := time.Now()
 	cfg, err := a.containerConfig(ctx, pod, c, ref, attempt, podIP, init)
+	t2 := time.Now()
 	var mountErr interface{ EventMessage() string }
 	if errors.As(err, &mountErr) {
 		// As the kubelet: the pod stays ContainerCreating, the event says why.
@@ -455,7 +532,12 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 		return
 	}
 	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
-	if err := a.cfg.Runtime.StartContainer(cctx, id); err != nil {
+	t3 := time.Now()
+	err = a.cfg.Runtime.StartContainer(cctx, id)
+	// Where a start's time went, for --log-level debug.
+	a.log.Debug("container started", "pod", podKey(pod), "container", c.Name, "imageWait", t1.Sub(t0),
+		"config", t2.Sub(t1), "create", t3.Sub(t2), "start", time.Since(t3))
+	if err != nil {
 		// The runtime records the failed start as an exited container
 		// (StartError); the status shows its message.
 		w.reasons[c.Name] = waitReason{"RunContainerError", err.Error()}

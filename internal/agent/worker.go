@@ -33,6 +33,10 @@ type podWorker struct {
 	// pullCtx bounds the prepulls; it ends when the pod is deleted.
 	pullCtx    context.Context
 	pullCancel context.CancelFunc
+	// syncBegan is when the sync in progress began (for debug timings).
+	syncBegan time.Time
+	// synced is set once a sync read the runtime for this pod.
+	synced bool
 
 	mu sync.Mutex
 	// cancelSync cancels the sync in progress when the pod is deleted, as
@@ -132,6 +136,7 @@ func (w *podWorker) run() {
 		w.mu.Lock()
 		w.cancelSync = cancel
 		w.mu.Unlock()
+		w.syncBegan = time.Now()
 		finished, requeue := w.syncRecovered(sctx)
 		w.mu.Lock()
 		w.cancelSync = nil

@@ -45,6 +45,9 @@ type AgentConfig struct {
 	// RegistryCAs maps registry hosts to CA files for HTTPS registries
 	// with a private CA (--registry-ca HOST=FILE).
 	RegistryCAs map[string]string
+	// OCIRuntime is the containerd child's default OCI runtime: auto
+	// (crun when usable, else runc), crun or runc (--oci-runtime).
+	OCIRuntime string
 	// ImagePullCredentialsVerificationPolicy is KEP-2535's policy:
 	// NeverVerify, NeverVerifyPreloadedImages (default),
 	// NeverVerifyAllowlistedImages or AlwaysVerify.
@@ -89,7 +92,7 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 	na := &nodeAgent{stopRuntime: func() {}, done: make(chan error, 1)}
 	endpoint := cfg.ContainerRuntimeEndpoint
 	if endpoint == "" {
-		cd, err := containerd.New(containerd.Config{DataDir: cfg.DataDir, ClusterCIDR: cfg.ClusterCIDR, RegistryCAs: cfg.RegistryCAs, Log: cfg.Log})
+		cd, err := containerd.New(containerd.Config{DataDir: cfg.DataDir, ClusterCIDR: cfg.ClusterCIDR, RegistryCAs: cfg.RegistryCAs, OCIRuntime: cfg.OCIRuntime, Log: cfg.Log})
 		if err != nil {
 			return nil, err
 		}

@@ -51,6 +51,8 @@ type ServerConfig struct {
 	// containerd child.
 	ContainerRuntimeEndpoint string
 	RegistryCAs              map[string]string
+	// OCIRuntime: see AgentConfig.
+	OCIRuntime string
 	// ImagePullCredentialsVerificationPolicy: see AgentConfig.
 	ImagePullCredentialsVerificationPolicy string
 	ServiceCIDR                            string
@@ -239,7 +241,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	if !cfg.DisableAgent {
 		na, err = startAgent(ctx, AgentConfig{DataDir: cfg.DataDir, NodeName: cfg.NodeName,
 			ContainerRuntimeEndpoint: cfg.ContainerRuntimeEndpoint, ClusterCIDR: cfg.ClusterCIDR, ClusterDNS: []string{dnsIP.String()},
-			RegistryCAs: cfg.RegistryCAs, ImagePullCredentialsVerificationPolicy: cfg.ImagePullCredentialsVerificationPolicy,
+			RegistryCAs: cfg.RegistryCAs, OCIRuntime: cfg.OCIRuntime, ImagePullCredentialsVerificationPolicy: cfg.ImagePullCredentialsVerificationPolicy,
 			KubeletServing:  func(h []string) (tls.Certificate, error) { return bundle.IssueServing(cfg.NodeName, h) },
 			KubeletClientCA: bundle.CAPool(), Log: cfg.Log}, client)
 		if err != nil {

@@ -80,6 +80,7 @@ SIGTERM or SIGINT stops it cleanly; the same --data-dir brings every object back
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "range pod IPs are allocated from")
 	f.StringVar(&cfg.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "use this CRI endpoint (e.g. unix:///run/containerd/containerd.sock) instead of starting containerd")
 	f.StringToStringVar(&cfg.RegistryCAs, "registry-ca", nil, "trust a CA for an HTTPS registry: HOST=CA_FILE (repeatable), e.g. harbor.example.com=/etc/ssl/harbor-ca.pem")
+	f.StringVar(&cfg.OCIRuntime, "oci-runtime", ociRuntimeDefault(), ociRuntimeUsage)
 	f.StringVar(&cfg.ImagePullCredentialsVerificationPolicy, "image-pull-credentials-verification-policy", "NeverVerifyPreloadedImages",
 		"when a present image needs the pod's own credentials (KEP-2535): NeverVerify, NeverVerifyPreloadedImages, NeverVerifyAllowlistedImages or AlwaysVerify")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -108,6 +109,7 @@ runs the pods bound to it in containerd.`,
 	f.StringVar(&cfg.NodeName, "node-name", "", "name of this node (default: the host name)")
 	f.StringVar(&cfg.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "use this CRI endpoint instead of starting containerd")
 	f.StringToStringVar(&cfg.RegistryCAs, "registry-ca", nil, "trust a CA for an HTTPS registry: HOST=CA_FILE (repeatable)")
+	f.StringVar(&cfg.OCIRuntime, "oci-runtime", ociRuntimeDefault(), ociRuntimeUsage)
 	f.StringVar(&cfg.ImagePullCredentialsVerificationPolicy, "image-pull-credentials-verification-policy", "NeverVerifyPreloadedImages",
 		"when a present image needs the pod's own credentials (KEP-2535): NeverVerify, NeverVerifyPreloadedImages, NeverVerifyAllowlistedImages or AlwaysVerify")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "range pod IPs are allocated from")
@@ -119,4 +121,15 @@ runs the pods bound to it in containerd.`,
 	_ = cmd.MarkFlagRequired("kubeconfig")
 	_ = cmd.MarkFlagRequired("data-dir")
 	return cmd
+}
+
+const ociRuntimeUsage = "OCI runtime of the containerd berth starts: auto (crun when installed and usable, else runc), crun or runc; both are registered as runtime handlers (default $BERTH_OCI_RUNTIME, else auto)"
+
+// ociRuntimeDefault lets benchmarks and tests pick the runtime of servers
+// they start without another flag to thread through.
+func ociRuntimeDefault() string {
+	if v := os.Getenv("BERTH_OCI_RUNTIME"); v != "" {
+		return v
+	}
+	return "auto"
 }

@@ -36,6 +36,10 @@ type Config struct {
 	// "10.0.0.5:5000") to a PEM CA bundle file that signs its HTTPS
 	// certificate; containerd trusts it for pulls from that host only.
 	RegistryCAs map[string]string
+	// OCIRuntime is containerd's default runtime: "auto" (the default:
+	// crun when installed and usable, else runc), "crun" or "runc". Every
+	// installed one is registered as a CRI runtime handler of that name.
+	OCIRuntime string
 	// Log receives supervision events (default slog.Default()).
 	Log *slog.Logger
 }
@@ -59,6 +63,7 @@ type layout struct {
 	debug      string
 	opt        string
 	runcRoot   string
+	crunRoot   string
 	certsDir   string
 	logFile    string
 	pauseTar   string
@@ -165,6 +170,7 @@ func newLayout(cfg Config) (layout, error) {
 		debug:      filepath.Join(dir, "debug.sock"),
 		opt:        filepath.Join(dir, "opt"),
 		runcRoot:   filepath.Join(dir, "runc"),
+		crunRoot:   filepath.Join(dir, "crun"),
 		certsDir:   filepath.Join(dir, "certs.d"),
 		logFile:    filepath.Join(dir, "containerd.log"),
 		pauseTar:   filepath.Join(dir, "pause-image.tar"),
@@ -202,9 +208,9 @@ func tomlQuote(s string) string {
 	return b.String()
 }
 
-// renderConfig returns containerd's config.toml. runcBinary may be empty
-// (the shim then finds runc in PATH).
-func renderConfig(l layout, sandboxImage, runcBinary string) string {
+// renderConfig returns containerd's config.toml. rts are the OCI runtimes
+// to register, the first being the default.
+func renderConfig(l layout, sandboxImage string, rts []ociRuntime) string {
 	q := tomlQuote
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
@@ -243,15 +249,21 @@ func renderConfig(l layout, sandboxImage, runcBinary string) string {
 	w("    restrict_oom_score_adj = true")
 	w("    %s.containerd]", cri)
 	w(`      snapshotter = "overlayfs"`)
-	w(`      default_runtime_name = "runc"`)
-	w("      %s.containerd.runtimes.runc]", cri)
-	w(`        runtime_type = "io.containerd.runc.v2"`)
-	w("        %s.containerd.runtimes.runc.options]", cri)
-	if runcBinary != "" {
-		w("          BinaryName = %s", q(runcBinary))
+	def := RuntimeRunc
+	if len(rts) > 0 {
+		def = rts[0].name
 	}
-	w("          Root = %s", q(l.runcRoot))
-	w("          SystemdCgroup = false")
+	w("      default_runtime_name = %s", q(def))
+	for _, rt := range rts {
+		w("      %s.containerd.runtimes.%s]", cri, rt.name)
+		w(`        runtime_type = "io.containerd.runc.v2"`)
+		w("        %s.containerd.runtimes.%s.options]", cri, rt.name)
+		if rt.binary != "" {
+			w("          BinaryName = %s", q(rt.binary))
+		}
+		w("          Root = %s", q(rt.root))
+		w("          SystemdCgroup = false")
+	}
 	w("    %s.cni]", cri)
 	w(`      bin_dir = "/usr/lib/cni"`)
 	w("      conf_dir = %s", q(l.confDir))

@@ -47,6 +47,10 @@ type Containerd struct {
 	pause pauseImage
 	cas   map[string]string // registry host → CA file
 
+	ociRuntime     string // as asked (Config.OCIRuntime)
+	mu             sync.Mutex
+	defaultRuntime string // as chosen by Run
+
 	restartMin time.Duration // first back-off; a field so tests can shorten it
 
 	ready     chan struct{}
@@ -58,6 +62,11 @@ func New(cfg Config) (*Containerd, error) {
 	l, err := newLayout(cfg)
 	if err != nil {
 		return nil, err
+	}
+	switch cfg.OCIRuntime {
+	case "", RuntimeAuto, RuntimeCrun, RuntimeRunc:
+	default:
+		return nil, fmt.Errorf("containerd: unknown OCI runtime %q: use auto, crun or runc", cfg.OCIRuntime)
 	}
 	img, err := buildPauseImage(PauseImageRef)
 	if err != nil {
@@ -78,6 +87,8 @@ func New(cfg Config) (*Containerd, error) {
 		pause: img,
 		cas:   cfg.RegistryCAs,
 
+		ociRuntime: cfg.OCIRuntime,
+
 		restartMin: restartMin,
 		ready:      make(chan struct{}),
 	}, nil
@@ -92,6 +103,14 @@ func (c *Containerd) Endpoint() string { return "unix://" + c.l.socket }
 
 // PauseImage is the sandbox image containerd is configured with.
 func (c *Containerd) PauseImage() string { return PauseImageRef }
+
+// OCIRuntime is containerd's default OCI runtime ("crun" or "runc"), once
+// Run has chosen it ("" before).
+func (c *Containerd) OCIRuntime() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.defaultRuntime
+}
 
 // LogPath is the file that receives containerd's stdout and stderr.
 func (c *Containerd) LogPath() string { return c.l.logFile }
@@ -143,13 +162,13 @@ func lookPath(name string) (string, error) {
 }
 
 // writeFiles creates the directories and writes config.toml and the conflist.
-func (c *Containerd) writeFiles(runc string) error {
-	for _, d := range []string{c.l.dir, c.l.root, c.l.state, c.l.opt, c.l.runcRoot, c.l.certsDir, c.l.confDir, c.l.ipamDir} {
+func (c *Containerd) writeFiles(rts []ociRuntime) error {
+	for _, d := range []string{c.l.dir, c.l.root, c.l.state, c.l.opt, c.l.runcRoot, c.l.crunRoot, c.l.certsDir, c.l.confDir, c.l.ipamDir} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return fmt.Errorf("containerd: %w", err)
 		}
 	}
-	if err := writeFileAtomic(c.l.configFile, []byte(renderConfig(c.l, PauseImageRef, runc)), 0o644); err != nil {
+	if err := writeFileAtomic(c.l.configFile, []byte(renderConfig(c.l, PauseImageRef, rts)), 0o644); err != nil {
 		return err
 	}
 	for host, ca := range c.cas {
@@ -244,8 +263,19 @@ func (c *Containerd) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	runc, _ := lookPath("runc") // empty: the shim searches PATH itself
-	if err := c.writeFiles(runc); err != nil {
+	choice, err := chooseRuntimes(c.ociRuntime, c.l, hostProbe{lookPath: lookPath,
+		crunUsable: func() error { return fixHybridCgroups(cgroupRoot) }})
+	if err != nil {
+		return err
+	}
+	if choice.note != "" {
+		c.log.Warn(choice.note)
+	}
+	c.mu.Lock()
+	c.defaultRuntime = choice.runtimes[0].name
+	c.mu.Unlock()
+	c.log.Info("OCI runtime", "default", choice.runtimes[0].name, "binary", choice.runtimes[0].binary)
+	if err := c.writeFiles(choice.runtimes); err != nil {
 		return err
 	}
 

@@ -15,19 +15,38 @@ func (c *Client) ImageEnv(ctx context.Context, image string) ([]string, error) {
 	if err != nil {
 		return nil, fromGRPC(err)
 	}
-	raw, ok := resp.GetInfo()["info"]
+	return configEnv(resp.GetInfo())
+}
+
+// ImageConfig returns an image's status and the ENV of its config in one
+// verbose ImageStatus call (nil image when the runtime does not have it).
+func (c *Client) ImageConfig(ctx context.Context, image string) (*runtimeapi.Image, []string, error) {
+	resp, err := c.image.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: image}, Verbose: true})
+	if err != nil {
+		return nil, nil, fromGRPC(err)
+	}
+	env, err := configEnv(resp.GetInfo())
+	if err != nil {
+		return resp.GetImage(), nil, nil // the ENV is only recorded; the user matters
+	}
+	return resp.GetImage(), env, nil
+}
+
+// configEnv reads the config's ENV from containerd's verbose "info".
+func configEnv(info map[string]string) ([]string, error) {
+	raw, ok := info["info"]
 	if !ok {
 		return nil, nil
 	}
-	var info struct {
+	var v struct {
 		ImageSpec struct {
 			Config struct {
 				Env []string `json:"Env"`
 			} `json:"config"`
 		} `json:"imageSpec"`
 	}
-	if err := json.Unmarshal([]byte(raw), &info); err != nil {
+	if err := json.Unmarshal([]byte(raw), &v); err != nil {
 		return nil, err
 	}
-	return info.ImageSpec.Config.Env, nil
+	return v.ImageSpec.Config.Env, nil
 }

@@ -79,7 +79,16 @@ type podVolumes struct {
 	lastErr map[string]string
 	// noted is the skipped projections already logged, per volume/kind.
 	noted map[string]bool
+	// prepared holds the host paths Prepare set up, by volume, for the
+	// next Mounts call to take without setting them up again; preparedAt
+	// and preparedRV say when and for which version of the pod.
+	prepared   map[string]string
+	preparedAt time.Time
+	preparedRV string
 }
+
+// preparedFresh is how long volumes Prepare set up count as just set up.
+const preparedFresh = 5 * time.Second
 
 // New validates cfg.
 func New(cfg Config) (*Manager, error) {
@@ -131,14 +140,26 @@ func (m *Manager) MountsWithEnv(ctx context.Context, pod *corev1.Pod, c *corev1.
 	st.mu.Lock()
 	defer st.mu.Unlock()
 
+	// Volumes Prepare set up with the sandbox a moment ago are taken as
+	// they are, once: the kubelet, too, sets volumes up before the
+	// sandbox and creates the first containers on them; Run refreshes
+	// them afterwards.
+	prepared := st.prepared
+	if prepared != nil && (m.now().Sub(st.preparedAt) > preparedFresh || st.preparedRV != pod.ResourceVersion) {
+		prepared = nil
+	}
+	st.prepared = nil
 	paths := make(map[string]string, len(pod.Spec.Volumes))
 	vols := make(map[string]*corev1.Volume, len(pod.Spec.Volumes))
 	for i := range pod.Spec.Volumes {
 		v := &pod.Spec.Volumes[i]
-		p, err := m.setUp(ctx, m.src, st, pod, v)
-		if err != nil {
-			m.log.Warn("volume set-up failed", "pod", podRef(pod), "volume", v.Name, "err", err)
-			return nil, &SetUpError{Volume: v.Name, Err: err}
+		p, ok := prepared[v.Name]
+		if !ok {
+			var err error
+			if p, err = m.setUp(ctx, m.src, st, pod, v); err != nil {
+				m.log.Warn("volume set-up failed", "pod", podRef(pod), "volume", v.Name, "err", err)
+				return nil, &SetUpError{Volume: v.Name, Err: err}
+			}
 		}
 		paths[v.Name] = p
 		vols[v.Name] = v
@@ -178,6 +199,30 @@ func (m *Manager) MountsWithEnv(ctx context.Context, pod *corev1.Pod, c *corev1.
 		})
 	}
 	return mounts, nil
+}
+
+// Prepare sets up every volume of the pod, as the kubelet does before it
+// creates the sandbox, so that the next Mounts of the pod (its first
+// container, within a few seconds, same pod version) need not do it again.
+// It returns the first set-up error; Mounts then tries again and reports.
+func (m *Manager) Prepare(ctx context.Context, pod *corev1.Pod, podDir string) error {
+	if podDir == "" {
+		return errors.New("volumes: empty pod directory")
+	}
+	st := m.track(pod, podDir)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	paths := make(map[string]string, len(pod.Spec.Volumes))
+	for i := range pod.Spec.Volumes {
+		v := &pod.Spec.Volumes[i]
+		p, err := m.setUp(ctx, m.src, st, pod, v)
+		if err != nil {
+			return &SetUpError{Volume: v.Name, Err: err}
+		}
+		paths[v.Name] = p
+	}
+	st.prepared, st.preparedAt, st.preparedRV = paths, m.now(), pod.ResourceVersion
+	return nil
 }
 
 // Track records the latest version of a pod whose volumes live in podDir,
