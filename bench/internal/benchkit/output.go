@@ -24,6 +24,7 @@ type Output struct {
 	json   string
 	busyOK bool
 	busy   string // the busy note, once checked
+	load1  float64
 	start  time.Time
 	report bytes.Buffer
 	stdout io.Writer
@@ -50,7 +51,8 @@ func BusyNote(load1 float64, cores int) string {
 // -busy-ok was given; with it, the busy note goes in front of the report
 // and into the JSON result.
 func (o *Output) CheckBusy() {
-	o.busy = BusyNote(Load1(), runtime.NumCPU())
+	o.load1 = Load1()
+	o.busy = BusyNote(o.load1, runtime.NumCPU())
 	if o.busy == "" {
 		return
 	}
@@ -98,7 +100,11 @@ func (o *Output) Result() Result {
 	if o.start.IsZero() {
 		o.start = time.Now()
 	}
-	return Result{Bench: o.bench, Title: title, Date: o.start, Host: DescribeHost(bin), Busy: o.busy,
+	h := DescribeHost(bin)
+	if o.load1 > 0 {
+		h.Load1 = o.load1 // at the start, as the busy check saw it
+	}
+	return Result{Bench: o.bench, Title: title, Date: o.start, Host: h, Busy: o.busy,
 		Notes: dropBusy(notes), Tables: tables}
 }
 
