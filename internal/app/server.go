@@ -277,39 +277,50 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		wg.Wait()
 		return err
 	}
-	// The RBAC policy and the node (containerd's readiness, registration)
-	// are independent: both go on at once; the controllers start once the
-	// policy is in.
-	mark("bootstrap")
-	aclErr := make(chan error, 1)
-	go func() { aclErr <- acl.bootstrap(ctx); mark("rbac") }()
-	var na *nodeAgent
-	var agentErr error
-	if !cfg.DisableAgent {
+	// The node (containerd's readiness, registration, first pod list) comes
+	// up while the RBAC policy is written; the controllers start as soon as
+	// the policy is in, without waiting for the node.
+	type started struct {
+		na  *nodeAgent
+		err error
+	}
+	agentc := make(chan started, 1)
+	if cfg.DisableAgent {
+		agentc <- started{}
+	} else {
 		agentCfg.KubeletServing = func(h []string) (tls.Certificate, error) { return bundle.IssueServing(cfg.NodeName, h) }
 		agentCfg.KubeletClientCA = bundle.CAPool()
-		na, agentErr = startAgent(ctx, agentCfg, client, rt)
-		mark("node")
+		go func() {
+			na, err := startAgent(ctx, agentCfg, client, rt)
+			mark("node")
+			agentc <- started{na, err}
+		}()
 	}
-	if err := <-aclErr; err != nil || agentErr != nil {
+	aclErr := acl.bootstrap(ctx)
+	mark("rbac")
+	if aclErr == nil {
+		for name, f := range ctrl.runners() {
+			run(name, f)
+		}
+		for name, f := range acl.runners() {
+			run(name, f)
+		}
+		if prx != nil {
+			run("proxy", prx.Run)
+		}
+	}
+	st := <-agentc
+	na := st.na
+	if aclErr != nil || st.err != nil {
 		cancel()
 		if na != nil {
 			na.stop(6 * time.Second)
 		}
 		wg.Wait()
-		if agentErr != nil {
-			return errors.Join(err, fmt.Errorf("starting the node agent: %w", agentErr))
+		if st.err != nil {
+			return errors.Join(aclErr, fmt.Errorf("starting the node agent: %w", st.err))
 		}
-		return err
-	}
-	for name, f := range ctrl.runners() {
-		run(name, f)
-	}
-	for name, f := range acl.runners() {
-		run(name, f)
-	}
-	if prx != nil {
-		run("proxy", prx.Run)
+		return aclErr
 	}
 
 	kc, err := kubeconfigBytes(server, bundle.CAPEM, bundle.AdminCert, bundle.AdminKey, "admin")
