@@ -303,9 +303,9 @@ func report(w io.Writer, cfg config, m benchkit.Machine, size int64, fresh, warm
 	p("\nStop (SIGTERM → exit), p50 %s, max %s.\n", benchkit.Dur(stops.Pct(50)), benchkit.Dur(stops.Max()))
 
 	p("\n### Memory of the berth process, idle (containerd excluded)\n\n")
-	p("| after ready | VmRSS | anonymous (heap, stacks) | file-backed (binary, etcd's mapped db) | VmRSS vs the 100 MiB target |\n|---|---|---|---|---|\n")
+	p("| when | VmRSS | anonymous (heap, stacks) | file-backed (binary, etcd's mapped db) | VmRSS vs the 100 MiB target |\n|---|---|---|---|---|\n")
 	for _, s := range idle {
-		p("| %s | %s | %s | %s | %s |\n", s.after.Round(time.Second), benchkit.MiB(s.rss, 1), benchkit.MiB(s.anon, 1), benchkit.MiB(s.file, 1),
+		p("| idle, %s after ready | %s | %s | %s | %s |\n", s.after.Round(time.Second), benchkit.MiB(s.rss, 1), benchkit.MiB(s.anon, 1), benchkit.MiB(s.file, 1),
 			benchkit.Ratio(time.Duration(s.rss), time.Duration(targetRSS), 2))
 	}
 	p("\nFile-backed pages are clean and shared with the page cache; berth drops the ones only its start touched from its "+
