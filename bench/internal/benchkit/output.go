@@ -119,7 +119,10 @@ func (o *Output) writeJSON() error {
 // has it in Busy.
 func dropBusy(notes []string) []string {
 	if len(notes) > 0 && strings.HasPrefix(notes[0], "> **machine busy") {
-		return notes[1:]
+		notes = notes[1:]
+		for len(notes) > 0 && notes[0] == "" {
+			notes = notes[1:]
+		}
 	}
 	return notes
 }

@@ -123,6 +123,14 @@ func ParseMarkdown(md string) (title string, notes []string, tables []Table) {
 				cur.Rows = append(cur.Rows, splitRow(strings.TrimSpace(lines[i])))
 			}
 		case strings.TrimSpace(line) == "":
+			// A paragraph break: kept (as ""), so that sentences of
+			// separate paragraphs are not run together.
+			switch {
+			case cur != nil && len(cur.Notes) > 0 && cur.Notes[len(cur.Notes)-1] != "":
+				cur.Notes = append(cur.Notes, "")
+			case cur == nil && len(tables) == 0 && len(notes) > 0 && notes[len(notes)-1] != "":
+				notes = append(notes, "")
+			}
 		case cur != nil:
 			cur.Notes = append(cur.Notes, line)
 		case len(tables) == 0:
@@ -134,7 +142,18 @@ func ParseMarkdown(md string) (title string, notes []string, tables []Table) {
 			cur = &tables[len(tables)-1]
 		}
 	}
-	return title, notes, tables
+	for i := range tables {
+		tables[i].Notes = trimBlank(tables[i].Notes)
+	}
+	return title, trimBlank(notes), tables
+}
+
+// trimBlank drops the paragraph breaks at the end of notes.
+func trimBlank(notes []string) []string {
+	for len(notes) > 0 && notes[len(notes)-1] == "" {
+		notes = notes[:len(notes)-1]
+	}
+	return notes
 }
 
 func isSeparator(line string) bool {

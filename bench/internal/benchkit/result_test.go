@@ -21,6 +21,9 @@ const sampleReport = `> **machine busy: load 3.10 on 2 cores** — the numbers b
 | get a\|b | 0.96 ms | – |
 
 One list: 10 pods.
+Same paragraph.
+
+Another paragraph.
 
 | throughput | berth ops/s |
 |---|---|
@@ -37,7 +40,7 @@ func TestParseMarkdown(t *testing.T) {
 		t.Errorf("title = %q", title)
 	}
 	wantNotes := []string{"> **machine busy: load 3.10 on 2 cores** — the numbers below were measured alongside other work.",
-		"- date: today", "- workload: 10 pods"}
+		"", "- date: today", "- workload: 10 pods"}
 	if !reflect.DeepEqual(notes, wantNotes) {
 		t.Errorf("notes = %q, want %q", notes, wantNotes)
 	}
@@ -45,7 +48,7 @@ func TestParseMarkdown(t *testing.T) {
 		t.Fatalf("%d tables, want 3: %+v", len(tables), tables)
 	}
 	want0 := Table{Title: "berth API vs the etcd floor", Columns: []string{"operation", "berth p50", "ratio p50"},
-		Rows: [][]string{{"create pod", "3.29 ms", "1.2×"}, {"get a|b", "0.96 ms", "–"}}, Notes: []string{"One list: 10 pods."}}
+		Rows: [][]string{{"create pod", "3.29 ms", "1.2×"}, {"get a|b", "0.96 ms", "–"}}, Notes: []string{"One list: 10 pods.", "Same paragraph.", "", "Another paragraph."}}
 	if !reflect.DeepEqual(tables[0], want0) {
 		t.Errorf("table 0 = %+v, want %+v", tables[0], want0)
 	}
@@ -55,7 +58,7 @@ func TestParseMarkdown(t *testing.T) {
 	if tables[2].Title != "Floor configuration check" || len(tables[2].Columns) != 0 || !reflect.DeepEqual(tables[2].Notes, []string{"They match."}) {
 		t.Errorf("notes-only section = %+v", tables[2])
 	}
-	if got := dropBusy(notes); len(got) != 2 {
+	if got := dropBusy(notes); !reflect.DeepEqual(got, wantNotes[2:]) {
 		t.Errorf("dropBusy left %q", got)
 	}
 }
