@@ -29,11 +29,9 @@ import (
 	"github.com/berth-dev/berth/internal/storage"
 	"github.com/berth-dev/berth/internal/storage/etcd"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/applyconfigurations"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 )
 
 // Version is what /version reports: the Kubernetes release whose
@@ -356,11 +354,10 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	case runErr = <-errc:
 	}
 	cancel()
-	done := make(chan struct{})
-	go closeIdleWhileStopping(restConfig(server, bundle), done)
 	if na != nil {
 		na.stop(6 * time.Second)
 	}
+	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
@@ -368,28 +365,6 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		cfg.Log.Warn("some components did not stop in time")
 	}
 	return runErr
-}
-
-// closeIdleWhileStopping closes the in-process clients' idle connections
-// until done is closed. After the API server's GOAWAY a client keeps its
-// idle HTTP/2 connection open, and net/http's server waits a second for it
-// to go before closing it itself: a second added to every stop. The
-// clients share one transport per TLS configuration, cached by client-go.
-func closeIdleWhileStopping(rc *rest.Config, done <-chan struct{}) {
-	rt, err := rest.TransportFor(rc)
-	if err != nil {
-		return
-	}
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for {
-		utilnet.CloseIdleConnectionsFor(rt)
-		select {
-		case <-done:
-			return
-		case <-t.C:
-		}
-	}
 }
 
 func openStorage(ctx context.Context, cfg ServerConfig) (storage.Store, func(), error) {
