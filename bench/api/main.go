@@ -19,6 +19,7 @@ import (
 )
 
 type config struct {
+	out      *benchkit.Output // -json, -busy-ok
 	bin      string
 	pods     int
 	n        int
@@ -28,6 +29,7 @@ type config struct {
 
 func main() {
 	var cfg config
+	cfg.out = benchkit.Flags("api")
 	flag.StringVar(&cfg.bin, "bin", "bin/berth", "berth binary to benchmark (built by `make build`)")
 	flag.IntVar(&cfg.pods, "pods", 1000, "pods created one after the other (create latency; the list size)")
 	flag.IntVar(&cfg.n, "n", 300, "random gets measured; lists are n/10 (at least 20)")
@@ -38,7 +40,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/api: -pods, -n, -clients and -duration must be positive")
 		os.Exit(2)
 	}
-	benchkit.Main("api", "processes stopped, temp dirs removed", func(ctx context.Context) error { return run(ctx, cfg) })
+	cfg.out.Main("processes stopped, temp dirs removed", func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
 // run does the whole benchmark; everything it starts or creates is stopped
@@ -70,7 +72,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err != nil {
 		return fmt.Errorf("etcd floor: %w", err)
 	}
-	report(os.Stdout, cfg, m, b, f)
+	report(cfg.out.Stdout(), cfg, m, b, f)
 	return nil
 }
 

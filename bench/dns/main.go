@@ -34,6 +34,7 @@ const (
 )
 
 type config struct {
+	out      *benchkit.Output // -json, -busy-ok
 	services int
 	n        int
 	clients  int
@@ -42,6 +43,7 @@ type config struct {
 
 func main() {
 	var cfg config
+	cfg.out = benchkit.Flags("dns")
 	flag.IntVar(&cfg.services, "services", 50, "ClusterIP Services in the namespace (plus one headless Service with 10 endpoints)")
 	flag.IntVar(&cfg.n, "n", 5000, "queries measured one at a time per row, on each side")
 	flag.IntVar(&cfg.clients, "clients", 8, "concurrent clients in the throughput run")
@@ -51,7 +53,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/dns: -services, -n, -clients and -duration must be positive")
 		os.Exit(2)
 	}
-	benchkit.Main("dns", "servers stopped", func(ctx context.Context) error { return run(ctx, cfg) })
+	cfg.out.Main("servers stopped", func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
 // objects are the Services and Endpoints the server answers from.
@@ -151,7 +153,7 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	report(os.Stdout, cfg, m, rows, tb, tf)
+	report(cfg.out.Stdout(), cfg, m, rows, tb, tf)
 	return nil
 }
 

@@ -24,6 +24,7 @@ import (
 )
 
 type config struct {
+	out      *benchkit.Output // -json, -busy-ok
 	bin      string
 	n        int
 	burst    int
@@ -37,6 +38,7 @@ type config struct {
 
 func main() {
 	var cfg config
+	cfg.out = benchkit.Flags("podstart")
 	flag.StringVar(&cfg.bin, "bin", "bin/berth", "berth binary to benchmark (built by `make build`)")
 	flag.IntVar(&cfg.n, "n", 20, "pods started one at a time, on berth and on the floor")
 	flag.IntVar(&cfg.burst, "burst", 30, "pods started at once, on berth and on the floor")
@@ -65,7 +67,7 @@ func main() {
 		os.Exit(2)
 	}
 	benchkit.RequireRoot("podstart")
-	benchkit.Main("podstart", "pods, sandboxes and processes stopped, temp dir removed",
+	cfg.out.Main("pods, sandboxes and processes stopped, temp dir removed",
 		func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
@@ -105,7 +107,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		return err
 	}
 	m := machine{Machine: rig.Machine, runtime: env.RuntimeVersion, cidr: env.CIDR, oci: berthOCIRuntime(env.Sock)}
-	report(os.Stdout, cfg, m, img, res)
+	report(cfg.out.Stdout(), cfg, m, img, res)
 	return nil
 }
 

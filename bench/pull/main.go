@@ -24,6 +24,7 @@ import (
 )
 
 type config struct {
+	out  *benchkit.Output // -json, -busy-ok
 	bin  string
 	size int64 // the padding layer, bytes
 	n    int
@@ -41,6 +42,7 @@ const (
 
 func main() {
 	var cfg config
+	cfg.out = benchkit.Flags("pull")
 	var sizeFlag string
 	flag.StringVar(&cfg.bin, "bin", "bin/berth", "berth binary to benchmark (built by `make build`)")
 	flag.StringVar(&sizeFlag, "size", "100MiB", "incompressible padding layer added to busybox (B, KB, KiB, MB, MiB, GB, GiB)")
@@ -60,7 +62,7 @@ func main() {
 		os.Exit(2)
 	}
 	benchkit.RequireRoot("pull")
-	benchkit.Main("pull", "pods, images and processes stopped, temp dir removed",
+	cfg.out.Main("pods, images and processes stopped, temp dir removed",
 		func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
@@ -176,7 +178,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	stopWatches()
 	res.coldChecked = b.coldChecked
-	report(os.Stdout, cfg, m, reg, img, res)
+	report(cfg.out.Stdout(), cfg, m, reg, img, res)
 	return nil
 }
 

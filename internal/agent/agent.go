@@ -236,7 +236,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	factory.Start(ctx.Done())
 	stopEnvInformers := a.startEnvInformers(ctx)
 	defer stopEnvInformers()
-	if !cache.WaitForCacheSync(ctx.Done(), podInformer.Informer().HasSynced) {
+	// WaitFor, not WaitForCacheSync: no 100 ms polling before the node is ready.
+	if !cache.WaitFor(ctx, "", podInformer.Informer().HasSyncedChecker()) {
 		return nil
 	}
 	var wg sync.WaitGroup

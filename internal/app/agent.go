@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/agent"
@@ -79,9 +80,68 @@ type nodeAgent struct {
 	done        chan error
 }
 
-// startAgent starts containerd (unless an endpoint is given), connects
-// CRI and starts the agent. It returns once the agent is ready or fails.
-func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interface) (*nodeAgent, error) {
+// runtimeChild is berth's containerd child, started before the agent (it
+// needs neither the API nor the agent), so that its start overlaps etcd's
+// and the API server's.
+type runtimeChild struct {
+	cd     *containerd.Containerd
+	done   chan struct{} // closed when Run returned
+	err    error         // Run's error; set before done closes
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+// startRuntime starts containerd as a child with a generated config. It
+// outlives ctx so that the agent can finish its last CRI calls; stop
+// stops it.
+func startRuntime(ctx context.Context, cfg AgentConfig) (*runtimeChild, error) {
+	cd, err := containerd.New(containerd.Config{DataDir: cfg.DataDir, ClusterCIDR: cfg.ClusterCIDR, RegistryCAs: cfg.RegistryCAs, OCIRuntime: cfg.OCIRuntime, Log: cfg.Log})
+	if err != nil {
+		return nil, err
+	}
+	cdCtx, cdCancel := context.WithCancel(context.WithoutCancel(ctx))
+	rc := &runtimeChild{cd: cd, done: make(chan struct{}), cancel: cdCancel}
+	go func() {
+		defer close(rc.done)
+		if err := cd.Run(cdCtx); err != nil && cdCtx.Err() == nil {
+			cfg.Log.Error("containerd stopped", "err", err)
+			rc.err = err
+		}
+	}()
+	return rc, nil
+}
+
+// wait returns containerd's CRI endpoint once it is ready (the pause
+// image imported), or why it is not; it stops containerd on failure.
+func (rc *runtimeChild) wait(ctx context.Context) (string, error) {
+	select {
+	case <-rc.cd.Ready():
+		return rc.cd.Endpoint(), nil
+	case <-rc.done:
+		if rc.err != nil {
+			return "", rc.err
+		}
+		return "", fmt.Errorf("containerd did not start; see %s", rc.cd.LogPath())
+	case <-time.After(90 * time.Second):
+		rc.stop()
+		return "", fmt.Errorf("containerd did not become ready within 90s; see %s", rc.cd.LogPath())
+	case <-ctx.Done():
+		rc.stop()
+		return "", ctx.Err()
+	}
+}
+
+// stop stops containerd (pods keep running) and waits for it; it is safe
+// to call more than once.
+func (rc *runtimeChild) stop() {
+	rc.once.Do(func() { rc.cancel(); <-rc.done })
+}
+
+// startAgent connects CRI and starts the agent: to rt when not nil (a
+// containerd child started already), else to cfg's endpoint, else to a
+// containerd child it starts. It returns once the agent is ready or
+// fails.
+func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interface, rt *runtimeChild) (*nodeAgent, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -92,47 +152,26 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 	na := &nodeAgent{stopRuntime: func() {}, done: make(chan error, 1)}
 	endpoint := cfg.ContainerRuntimeEndpoint
 	if endpoint == "" {
-		cd, err := containerd.New(containerd.Config{DataDir: cfg.DataDir, ClusterCIDR: cfg.ClusterCIDR, RegistryCAs: cfg.RegistryCAs, OCIRuntime: cfg.OCIRuntime, Log: cfg.Log})
-		if err != nil {
+		if rt == nil {
+			var err error
+			if rt, err = startRuntime(ctx, cfg); err != nil {
+				return nil, err
+			}
+		}
+		na.stopRuntime = rt.stop
+		var err error
+		if endpoint, err = rt.wait(ctx); err != nil {
 			return nil, err
 		}
-		// containerd outlives the agent's context so that the agent can
-		// finish its last CRI calls; it is stopped by stopRuntime.
-		cdCtx, cdCancel := context.WithCancel(context.WithoutCancel(ctx))
-		cdDone := make(chan struct{})
-		var cdErr error // set before cdDone closes
-		go func() {
-			defer close(cdDone)
-			if err := cd.Run(cdCtx); err != nil && cdCtx.Err() == nil {
-				cfg.Log.Error("containerd stopped", "err", err)
-				cdErr = err
-			}
-		}()
-		na.stopRuntime = func() { cdCancel(); <-cdDone }
-		select {
-		case <-cd.Ready():
-		case <-cdDone:
-			if cdErr != nil {
-				return nil, cdErr
-			}
-			return nil, fmt.Errorf("containerd did not start; see %s", cd.LogPath())
-		case <-time.After(90 * time.Second):
-			na.stopRuntime()
-			return nil, fmt.Errorf("containerd did not become ready within 90s; see %s", cd.LogPath())
-		case <-ctx.Done():
-			na.stopRuntime()
-			return nil, ctx.Err()
-		}
-		endpoint = cd.Endpoint()
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	rt, err := cri.Dial(dialCtx, endpoint)
+	crt, err := cri.Dial(dialCtx, endpoint)
 	cancel()
 	if err != nil {
 		na.stopRuntime()
 		return nil, fmt.Errorf("connecting to the container runtime at %s: %w", endpoint, err)
 	}
-	na.runtime = rt
+	na.runtime = crt
 	vm, err := volumes.New(volumes.Config{Client: client, Log: cfg.Log, ProjectTokens: true})
 	if err != nil {
 		na.stopRuntime()
@@ -140,7 +179,7 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 	}
 	go func() { _ = vm.Run(ctx) }()
 	agentDir := filepath.Join(cfg.DataDir, "agent")
-	imgs, err := images.New(images.Config{Runtime: rt, Secrets: images.SecretsFromClient(client), DataDir: agentDir,
+	imgs, err := images.New(images.Config{Runtime: crt, Secrets: images.SecretsFromClient(client), DataDir: agentDir,
 		VerificationPolicy: cfg.ImagePullCredentialsVerificationPolicy, Log: cfg.Log.With("component", "images")})
 	if err != nil {
 		na.stopRuntime()
@@ -169,7 +208,7 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 	if kubeletLn != nil {
 		kubeletPort = kubeletLn.Addr().(*net.TCPAddr).Port
 	}
-	a, err := agent.New(agent.Config{Client: client, Runtime: rt, NodeName: cfg.NodeName, NodeIP: nodeIP, KubeletPort: kubeletPort,
+	a, err := agent.New(agent.Config{Client: client, Runtime: crt, NodeName: cfg.NodeName, NodeIP: nodeIP, KubeletPort: kubeletPort,
 		DataDir: agentDir, PodCIDR: cfg.ClusterCIDR, ClusterDNS: cfg.ClusterDNS, Volumes: vm, Images: imgs, Log: cfg.Log})
 	if err != nil {
 		na.stopRuntime()
@@ -190,7 +229,7 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 			if err != nil {
 				return nil, err
 			}
-			ks, err := agentserver.New(agentserver.Config{Runtime: rt, Pods: agentserver.PodGetterFunc(a.GetPod),
+			ks, err := agentserver.New(agentserver.Config{Runtime: crt, Pods: agentserver.PodGetterFunc(a.GetPod),
 				Listener: kubeletLn, TLS: kubeletTLS, Log: cfg.Log, DataDir: agentDir, Authorizer: authz, NodeName: cfg.NodeName})
 			if err != nil {
 				return nil, err
@@ -289,7 +328,7 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 	}()
 	// Stop the proxy (it deletes its table) on every return.
 	defer func() { stopProxy(); <-proxyDone }()
-	na, err := startAgent(ctx, cfg, client)
+	na, err := startAgent(ctx, cfg, client, nil)
 	if err != nil {
 		return err
 	}

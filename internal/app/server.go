@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,7 +28,9 @@ import (
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/storage"
 	"github.com/berth-dev/berth/internal/storage/etcd"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/client-go/applyconfigurations"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -59,6 +62,10 @@ type ServerConfig struct {
 	ClusterCIDR                            string
 	Log                                    *slog.Logger
 }
+
+// trimAfter is how long after ready berth returns the heap that start-up
+// left free to the OS: by then the controllers' first lists are done.
+const trimAfter = 10 * time.Second
 
 // KubeconfigPath is where the admin kubeconfig is written once ready.
 func KubeconfigPath(dataDir string) string { return filepath.Join(dataDir, "kubeconfig") }
@@ -108,6 +115,50 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	if err := os.Remove(kubeconfig); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	// containerd, etcd and the certificates need nothing from each other:
+	// they start at once, each taking a few hundred milliseconds cold.
+	agentCfg := AgentConfig{DataDir: cfg.DataDir, NodeName: cfg.NodeName,
+		ContainerRuntimeEndpoint: cfg.ContainerRuntimeEndpoint, ClusterCIDR: cfg.ClusterCIDR, ClusterDNS: []string{dnsIP.String()},
+		RegistryCAs: cfg.RegistryCAs, OCIRuntime: cfg.OCIRuntime, ImagePullCredentialsVerificationPolicy: cfg.ImagePullCredentialsVerificationPolicy,
+		Log: cfg.Log}
+	var rt *runtimeChild
+	if !cfg.DisableAgent && cfg.ContainerRuntimeEndpoint == "" {
+		if rt, err = startRuntime(ctx, agentCfg); err != nil {
+			return err
+		}
+		// Stops containerd on an early return; after a start, na.stop
+		// has stopped it already.
+		defer rt.stop()
+	}
+	type opened struct {
+		store storage.Store
+		close func()
+		err   error
+	}
+	// The first write parses the OpenAPI schema of every built-in type for
+	// managed fields (tens of ms of CPU): do it while etcd starts.
+	go applyconfigurations.NewTypeConverter(runtime.NewScheme())
+	began := time.Now()
+	// took is when each step of the start ended, from began, for the
+	// ready line: where a slow start went.
+	var took sync.Map
+	mark := func(step string) { took.Store(step, time.Since(began).Round(time.Millisecond)) }
+	storeCh := make(chan opened, 1)
+	go func() {
+		st, closeStore, err := openStorage(ctx, cfg)
+		mark("etcd")
+		storeCh <- opened{st, closeStore, err}
+	}()
+	storeTaken := false
+	defer func() {
+		// An early return still closes etcd cleanly once it started.
+		if !storeTaken {
+			if o := <-storeCh; o.err == nil {
+				o.close()
+			}
+		}
+	}()
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w (is another server using it? pick another with --listen)", cfg.Listen, err)
@@ -120,6 +171,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		ln.Close()
 		return err
 	}
+	mark("pki")
 	server := serverURL(net.JoinHostPort(host, port))
 	client, err := kubernetes.NewForConfig(restConfig(server, bundle))
 	if err != nil {
@@ -167,13 +219,16 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 			l.Close()
 		}
 	}
-	store, closeStore, err := openStorage(ctx, cfg)
-	if err != nil {
+	o := <-storeCh
+	storeTaken = true
+	if o.err != nil {
 		closeListeners()
-		return err
+		return o.err
 	}
-	defer closeStore()
+	store := o.store
+	defer o.close()
 
+	mark("storage")
 	reg := registry.Resources()
 	plugins, err := admissionPlugins(store, reg, cfg.AdmissionPlugins)
 	if err != nil {
@@ -201,6 +256,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	if err != nil {
 		return err
 	}
+	mark("apiserver")
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -223,32 +279,50 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		wg.Wait()
 		return err
 	}
-	if err := acl.bootstrap(ctx); err != nil {
-		cancel()
-		wg.Wait()
-		return err
+	// The node (containerd's readiness, registration, first pod list) comes
+	// up while the RBAC policy is written; the controllers start as soon as
+	// the policy is in, without waiting for the node.
+	type started struct {
+		na  *nodeAgent
+		err error
 	}
-	for name, f := range ctrl.runners() {
-		run(name, f)
+	agentc := make(chan started, 1)
+	if cfg.DisableAgent {
+		agentc <- started{}
+	} else {
+		agentCfg.KubeletServing = func(h []string) (tls.Certificate, error) { return bundle.IssueServing(cfg.NodeName, h) }
+		agentCfg.KubeletClientCA = bundle.CAPool()
+		go func() {
+			na, err := startAgent(ctx, agentCfg, client, rt)
+			mark("node")
+			agentc <- started{na, err}
+		}()
 	}
-	for name, f := range acl.runners() {
-		run(name, f)
-	}
-	if prx != nil {
-		run("proxy", prx.Run)
-	}
-	var na *nodeAgent
-	if !cfg.DisableAgent {
-		na, err = startAgent(ctx, AgentConfig{DataDir: cfg.DataDir, NodeName: cfg.NodeName,
-			ContainerRuntimeEndpoint: cfg.ContainerRuntimeEndpoint, ClusterCIDR: cfg.ClusterCIDR, ClusterDNS: []string{dnsIP.String()},
-			RegistryCAs: cfg.RegistryCAs, OCIRuntime: cfg.OCIRuntime, ImagePullCredentialsVerificationPolicy: cfg.ImagePullCredentialsVerificationPolicy,
-			KubeletServing:  func(h []string) (tls.Certificate, error) { return bundle.IssueServing(cfg.NodeName, h) },
-			KubeletClientCA: bundle.CAPool(), Log: cfg.Log}, client)
-		if err != nil {
-			cancel()
-			wg.Wait()
-			return fmt.Errorf("starting the node agent: %w", err)
+	aclErr := acl.bootstrap(ctx)
+	mark("rbac")
+	if aclErr == nil {
+		for name, f := range ctrl.runners() {
+			run(name, f)
 		}
+		for name, f := range acl.runners() {
+			run(name, f)
+		}
+		if prx != nil {
+			run("proxy", prx.Run)
+		}
+	}
+	st := <-agentc
+	na := st.na
+	if aclErr != nil || st.err != nil {
+		cancel()
+		if na != nil {
+			na.stop(6 * time.Second)
+		}
+		wg.Wait()
+		if st.err != nil {
+			return errors.Join(aclErr, fmt.Errorf("starting the node agent: %w", st.err))
+		}
+		return aclErr
 	}
 
 	kc, err := kubeconfigBytes(server, bundle.CAPEM, bundle.AdminCert, bundle.AdminKey, "admin")
@@ -258,7 +332,19 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	if err := pki.WriteFileAtomic(kubeconfig, kc, 0o600); err != nil {
 		return err
 	}
-	cfg.Log.Info("berth server ready", "server", server, "kubeconfig", kubeconfig)
+	attrs := []any{"server", server, "kubeconfig", kubeconfig, "took", time.Since(began).Round(time.Millisecond)}
+	for _, step := range []string{"pki", "etcd", "storage", "apiserver", "bootstrap", "rbac", "node"} {
+		if d, ok := took.Load(step); ok {
+			attrs = append(attrs, step, d)
+		}
+	}
+	cfg.Log.Info("berth server ready", attrs...)
+
+	// Once the controllers' first lists are done, return the heap the start
+	// left free to the OS at once, rather than over minutes through the
+	// scavenger.
+	trim := time.AfterFunc(trimAfter, debug.FreeOSMemory)
+	defer trim.Stop()
 
 	var runErr error
 	select {

@@ -224,26 +224,31 @@ func (c *Controller) EnsureOnce(ctx context.Context) error {
 	if c.cfgErr != nil {
 		return c.cfgErr
 	}
-	var errs []error
-	for _, name := range Namespaces {
-		if err := c.ensureNamespace(ctx, name); err != nil {
-			errs = append(errs, err)
-		}
+	// Two waves of concurrent writes instead of eight in a row (each one an
+	// etcd commit): the namespaces, then what lives in them.
+	errs := make([]error, len(Namespaces)+4)
+	var wg sync.WaitGroup
+	for i, name := range Namespaces {
+		wg.Go(func() { errs[i] = c.ensureNamespace(ctx, name) })
 	}
-	if err := c.ensureService(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.ensureEndpoints(ctx); err != nil {
-		errs = append(errs, err)
-	}
+	wg.Wait()
+	n := len(Namespaces)
+	// Each Service before its Endpoints; the two pairs at once.
+	wg.Go(func() {
+		errs[n] = c.ensureService(ctx)
+		errs[n+1] = c.ensureEndpoints(ctx)
+	})
 	// kube-dns failures do not hold start-up (Run retries them): pods are
 	// given its fixed ClusterIP either way, and its address may be taken
 	// by a Service made before berth had cluster DNS.
-	for _, ensure := range []func(context.Context) error{c.ensureDNSService, c.ensureDNSEndpoints} {
-		if err := ensure(ctx); err != nil {
-			c.log.Warn("cluster DNS objects not in place yet; retrying in the background", "err", err)
+	wg.Go(func() {
+		for _, ensure := range []func(context.Context) error{c.ensureDNSService, c.ensureDNSEndpoints} {
+			if err := ensure(ctx); err != nil {
+				c.log.Warn("cluster DNS objects not in place yet; retrying in the background", "err", err)
+			}
 		}
-	}
+	})
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
