@@ -43,7 +43,7 @@ const cidrSecondByte = 206
 const (
 	targetReady = time.Second
 	targetRSS   = 100 << 20
-	// trimAfter is internal/app's: when berth trims its resident set.
+	// trimAfter is internal/app's: when berth returns free heap to the OS.
 	trimAfter = 10 * time.Second
 )
 
@@ -308,6 +308,7 @@ func report(w io.Writer, cfg config, m benchkit.Machine, size int64, fresh, warm
 		p("| idle, %s after ready | %s | %s | %s | %s |\n", s.after.Round(time.Second), benchkit.MiB(s.rss, 1), benchkit.MiB(s.anon, 1), benchkit.MiB(s.file, 1),
 			benchkit.Ratio(time.Duration(s.rss), time.Duration(targetRSS), 2))
 	}
-	p("\nFile-backed pages are clean and shared with the page cache; berth drops the ones only its start touched from its "+
-		"resident set %s after ready (`dropped start-up pages` in its log), and what it uses again comes back by minor faults.\n", trimAfter)
+	p("\nFile-backed pages (the binary's code and data that start-up touched, etcd's mapped database) are clean, "+
+		"shared with the page cache and reclaimed under memory pressure, but count in VmRSS; berth does not drop them. "+
+		"It returns the heap start-up left free to the OS %s after ready.\n", trimAfter)
 }
