@@ -49,6 +49,11 @@ const selectorLabel = "shard=3"
 // reaches; pid is the server's process, for its memory (0: unknown).
 func runWorkload(ctx context.Context, label string, cfg config, rc *rest.Config, pid int) (*apiResult, error) {
 	res := &apiResult{}
+	// client-go's typed clients ask for protobuf unless told otherwise:
+	// the JSON rows say JSON explicitly, the protobuf rows protobuf.
+	rc = rest.CopyConfig(rc)
+	rc.ContentType = "application/json"
+	rc.AcceptContentTypes = "application/json"
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, err
