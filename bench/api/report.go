@@ -62,7 +62,7 @@ func comparison(cfg config, b *berthResult, k *kubeResult) []row {
 		{Name: fmt.Sprintf("list %d pods, raw JSON, not decoded", b.listItems), Berth: latStat(b.listRaw), Kube: latStat(kr.listRaw)},
 		{Name: fmt.Sprintf("list %d pods, protobuf%s", b.listItems, proto), Berth: latStat(b.listProto), Kube: latStat(kr.listProto)},
 		{Name: fmt.Sprintf("list with labelSelector %s (%d of %d pods)", selectorLabel, b.selectorItems, b.listItems), Berth: latStat(b.listSelector), Kube: latStat(kr.listSelector)},
-		{Name: fmt.Sprintf("watch fan-out: %d watchers × %d events, patch sent → event decoded", b.watchers, cfg.events), Berth: latStat(b.watchLat), Kube: latStat(kr.watchLat)},
+		{Name: fmt.Sprintf("watch fan-out, protobuf: %d watchers × %d events, patch sent → event decoded", b.watchers, cfg.events), Berth: latStat(b.watchLat), Kube: latStat(kr.watchLat)},
 		{Name: fmt.Sprintf("writes/s: configmap creates, %d clients × %s", cfg.clients, cfg.duration), Berth: stat{Rate: b.creates.perSecond()}, Kube: stat{Rate: kr.creates.perSecond()}},
 		{Name: fmt.Sprintf("gets/s, %d clients", cfg.clients), Berth: stat{Rate: b.gets.perSecond()}, Kube: stat{Rate: kr.gets.perSecond()}},
 		{Name: fmt.Sprintf("mixed ops/s (4 gets : 1 create), %d clients", cfg.clients), Berth: stat{Rate: b.mixed.perSecond()}, Kube: stat{Rate: kr.mixed.perSecond()}},

@@ -159,7 +159,8 @@ func runWorkload(ctx context.Context, label string, cfg config, rc *rest.Config,
 
 	benchkit.Progress("%s: watch fan-out: %d watchers, %d events", label, cfg.watchers, cfg.events)
 	res.watchers = cfg.watchers
-	if res.watchLat, err = watchFanOut(ctx, rc, cs, cfg.watchers, cfg.events, cfg.pods); err != nil {
+	// Watchers speak protobuf, as informers do by default.
+	if res.watchLat, err = watchFanOut(ctx, pc, cs, cfg.watchers, cfg.events, cfg.pods); err != nil {
 		return nil, fmt.Errorf("watch fan-out: %w", err)
 	}
 

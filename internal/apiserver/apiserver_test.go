@@ -21,7 +21,7 @@ import (
 
 // cachedMemory is a memory store behind a watch cache, as berth's server
 // runs its embedded etcd: the cache is the store's sole writer.
-func cachedMemory(t *testing.T) storage.Store {
+func cachedMemory(t testing.TB) storage.Store {
 	t.Helper()
 	c, err := watchcache.New(t.Context(), memory.New(), watchcache.Options{SoleWriter: true})
 	if err != nil {
@@ -33,7 +33,7 @@ func cachedMemory(t *testing.T) storage.Store {
 
 // newTestServer serves the API over a memory store behind a watch cache,
 // authenticating with a bearer token, with the default namespace present.
-func newTestServer(t *testing.T) (*Server, func(method, path, contentType, body string, hdr ...string) *httptest.ResponseRecorder) {
+func newTestServer(t testing.TB) (*Server, func(method, path, contentType, body string, hdr ...string) *httptest.ResponseRecorder) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

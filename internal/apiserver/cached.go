@@ -159,16 +159,25 @@ var metadataOpen = []byte(`"metadata":{`)
 // write, without decoding. It reports false when the value is not in the
 // shape the server stores (metadata with at least one field).
 func appendWithResourceVersion(dst, value []byte, rev int64) ([]byte, bool) {
-	i := bytes.Index(value, metadataOpen)
-	if i < 0 || i+len(metadataOpen) >= len(value) || value[i+len(metadataOpen)] == '}' {
+	i := metadataFields(value)
+	if i < 0 {
 		return dst, false
 	}
-	i += len(metadataOpen)
 	dst = append(dst, value[:i]...)
 	dst = append(dst, `"resourceVersion":"`...)
 	dst = strconv.AppendInt(dst, rev, 10)
 	dst = append(dst, `",`...)
 	return append(dst, value[i:]...), true
+}
+
+// metadataFields is where the fields of value's metadata start, or -1
+// when value is not in the shape the server stores.
+func metadataFields(value []byte) int {
+	i := bytes.Index(value, metadataOpen)
+	if i < 0 || i+len(metadataOpen) >= len(value) || value[i+len(metadataOpen)] == '}' {
+		return -1
+	}
+	return i + len(metadataOpen)
 }
 
 // appendObjectJSON appends kv as the API writes it in JSON.

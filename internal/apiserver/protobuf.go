@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -95,31 +96,58 @@ func (o *objects) protoItem(r *registry.Resource, kv storage.KeyValue) ([]byte, 
 	return v.([]byte), nil
 }
 
-// protoList assembles a list from its items' encodings: every generated
-// Kubernetes list type is `ListMeta metadata = 1; repeated T items = 2`,
-// so the items' memoized bytes are copied, never re-encoded.
-func (s *Server) protoList(r *registry.Resource, kvs []storage.KeyValue, rev int64) ([]byte, error) {
+// writeProtoList streams a list assembled from its items' encodings:
+// every generated Kubernetes list type is `ListMeta metadata = 1; repeated
+// T items = 2`, so the items' memoized bytes are copied, never re-encoded,
+// and the sizes the envelope needs are known before the first byte.
+func (s *Server) writeProtoList(w http.ResponseWriter, r *registry.Resource, kvs []storage.KeyValue, rev int64) {
 	lm := metav1.ListMeta{ResourceVersion: itoa(rev)}
 	meta, err := lm.Marshal()
 	if err != nil {
-		return nil, err
+		writeError(w, err)
+		return
 	}
 	items := make([][]byte, len(kvs))
-	size := len(meta) + 16
+	rawLen := protowire.SizeTag(1) + protowire.SizeBytes(len(meta))
 	for i, kv := range kvs {
 		if items[i], err = s.objs.protoItem(r, kv); err != nil {
-			return nil, err
+			writeError(w, err)
+			return
 		}
-		size += len(items[i]) + 12
+		rawLen += protowire.SizeTag(2) + protowire.SizeBytes(len(items[i]))
 	}
-	raw := make([]byte, 0, size)
-	raw = protowire.AppendTag(raw, 1, protowire.BytesType)
-	raw = protowire.AppendBytes(raw, meta)
+	tm := runtime.TypeMeta{APIVersion: r.GroupVersion.String(), Kind: r.Kind + "List"}
+	tmBytes, err := tm.Marshal()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", protobufMediaType)
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, listWriteBuffer)
+	// The envelope: the magic, then runtime.Unknown{TypeMeta = 1, Raw = 2}.
+	head := append([]byte(nil), protoMagic...)
+	head = protowire.AppendTag(head, 1, protowire.BytesType)
+	head = protowire.AppendBytes(head, tmBytes)
+	head = protowire.AppendTag(head, 2, protowire.BytesType)
+	head = protowire.AppendVarint(head, uint64(rawLen))
+	head = protowire.AppendTag(head, 1, protowire.BytesType)
+	head = protowire.AppendBytes(head, meta)
+	if _, err := bw.Write(head); err != nil {
+		return
+	}
+	var tag []byte
 	for _, it := range items {
-		raw = protowire.AppendTag(raw, 2, protowire.BytesType)
-		raw = protowire.AppendBytes(raw, it)
+		tag = protowire.AppendTag(tag[:0], 2, protowire.BytesType)
+		tag = protowire.AppendVarint(tag, uint64(len(it)))
+		if _, err := bw.Write(tag); err != nil {
+			return
+		}
+		if _, err := bw.Write(it); err != nil {
+			return
+		}
 	}
-	return protoEnvelope(r.GroupVersion.String(), r.Kind+"List", raw)
+	_ = bw.Flush()
 }
 
 // protoWatchFrame is one event of a protobuf watch stream: a 4-byte

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net/http"
@@ -210,12 +211,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, info requestI
 		s.writeRawList(w, info, kvs, rev)
 		return
 	case outProtobuf:
-		body, err := s.protoList(info.res, kvs, rev)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeProtobuf(w, http.StatusOK, body)
+		s.writeProtoList(w, info.res, kvs, rev)
 		return
 	}
 	items := make([]runtime.Object, 0, len(kvs))
@@ -241,25 +237,39 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, info requestI
 
 // writeRawList answers a JSON list straight from the stored bytes, adding
 // each item's resourceVersion, without decoding: lists are the API's
-// heaviest reads (client-go relists, kubectl get).
+// heaviest reads (client-go relists, kubectl get). It streams through a
+// small buffer rather than building the whole answer.
 func (s *Server) writeRawList(w http.ResponseWriter, info requestInfo, kvs []storage.KeyValue, rev int64) {
-	size := 128
+	// Items that are not in the stored shape are encoded before the
+	// answer starts, so that an error can still be answered.
 	for _, kv := range kvs {
-		size += len(kv.Value) + 40
+		if metadataFields(kv.Value) < 0 {
+			if _, err := s.objs.appendObjectJSON(nil, info.res, kv, kv.Revision); err != nil {
+				writeError(w, err)
+				return
+			}
+		}
 	}
-	buf := make([]byte, 0, size)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, listWriteBuffer)
+	buf := make([]byte, 0, 8192)
 	buf = fmt.Appendf(buf, `{"kind":%q,"apiVersion":%q,"metadata":{"resourceVersion":"%d"},"items":[`,
 		info.res.Kind+"List", info.res.GroupVersion.String(), rev)
 	for i, kv := range kvs {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		var err error
-		if buf, err = s.objs.appendObjectJSON(buf, info.res, kv, kv.Revision); err != nil {
-			writeError(w, err)
-			return
+		buf, _ = s.objs.appendObjectJSON(buf, info.res, kv, kv.Revision)
+		if _, err := bw.Write(buf); err != nil {
+			return // the client went away
 		}
+		buf = buf[:0]
 	}
 	buf = append(buf, "]}\n"...)
-	writeRawJSON(w, http.StatusOK, buf)
+	_, _ = bw.Write(buf)
+	_ = bw.Flush()
 }
+
+// listWriteBuffer is how much of a list is written at a time.
+const listWriteBuffer = 64 << 10

@@ -105,7 +105,12 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 		writeError(w, err)
 		return
 	}
-	events := s.watchQueue(ctx, cancel, stored, r.URL.Path)
+	// The watch cache bounds what a slow watcher holds (it closes one that
+	// falls behind); a store watch needs the server's own bounded queue.
+	events := stored
+	if _, cached := s.cfg.Store.(cachedStore); !cached {
+		events = s.watchQueue(ctx, cancel, stored, r.URL.Path)
+	}
 	rc := http.NewResponseController(w)
 	flusher, _ := w.(http.Flusher)
 	if out == outProtobuf {

@@ -207,6 +207,12 @@ func (c *Cache) apply(ev storage.Event) {
 	defer c.mu.Unlock()
 	if prev, ok := c.tree.Get(storage.KeyValue{Key: ev.Key}); ok {
 		e.PrevMemo = prev.Memo
+		// The same bytes as the event's previous value: keep one copy.
+		if ev.Type == storage.EventDeleted {
+			e.Value, e.PrevValue = prev.Value, prev.Value
+		} else if ev.PrevValue != nil {
+			e.PrevValue = prev.Value
+		}
 	}
 	switch ev.Type {
 	case storage.EventDeleted:
