@@ -110,6 +110,21 @@ func (o *objects) get(ctx context.Context, r *registry.Resource, namespace, name
 	return o.owned(r, kv)
 }
 
+// getRecent is get from whatever state the watch cache holds (Kubernetes'
+// resourceVersion "0", what informers see), falling back to the newest
+// state when the object is not there: for admission, which Kubernetes
+// serves from informers.
+func (o *objects) getRecent(ctx context.Context, r *registry.Resource, namespace, name string) (runtime.Object, error) {
+	kv, err := o.getKV(ctx, r, namespace, name, 0)
+	if apierrors.IsNotFound(err) {
+		kv, err = o.getKV(ctx, r, namespace, name, watchcache.Consistent)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return o.owned(r, kv)
+}
+
 // owned is kv's object for a caller that may modify it: a deep copy of
 // the shared decoded value (cheaper than decoding again), or a fresh
 // decode when the store does not memoize.

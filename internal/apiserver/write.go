@@ -212,7 +212,12 @@ func (s *Server) createObject(ctx context.Context, res *registry.Resource, names
 // checkNamespaceOpen refuses content for a missing or terminating namespace.
 func (s *Server) checkNamespaceOpen(ctx context.Context, namespace string) error {
 	nsRes, _ := s.reg.Lookup(corev1.SchemeGroupVersion.WithResource("namespaces"))
-	kv, err := s.objs.getKV(ctx, nsRes, "", namespace, watchcache.Consistent)
+	// As kube-apiserver's NamespaceLifecycle: the informer's state, and a
+	// live lookup for a namespace it does not hold yet.
+	kv, err := s.objs.getKV(ctx, nsRes, "", namespace, 0)
+	if apierrors.IsNotFound(err) {
+		kv, err = s.objs.getKV(ctx, nsRes, "", namespace, watchcache.Consistent)
+	}
 	if err != nil {
 		return err
 	}
