@@ -310,7 +310,7 @@ func openStorage(ctx context.Context, cfg ServerConfig) (storage.Store, func(), 
 	}
 	// Only this process can reach the embedded etcd: the watch cache is
 	// its sole writer, and consistent reads need no round trip to etcd.
-	wc, err := watchcache.New(ctx, etcd.New(emb.Client()), watchcache.Options{SoleWriter: true, Log: cfg.Log})
+	wc, err := watchcache.New(ctx, etcd.New(emb.LocalClient()), watchcache.Options{SoleWriter: true, Log: cfg.Log})
 	if err != nil {
 		emb.Close()
 		return nil, nil, err
