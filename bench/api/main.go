@@ -1,8 +1,8 @@
-// Command api measures berth's Kubernetes API against the floor set by its
-// own storage: the same operations, in the same run, straight on an embedded
-// etcd started through the package berth uses. It prints Markdown tables.
+// Command api measures berth's Kubernetes API against kube-apiserver (on
+// etcd) and against the floor set by its own storage: the same client-go
+// workload, in the same run, against each. It prints Markdown tables.
 //
-//	make build && go run ./bench/api [-bin bin/berth] [-pods 1000] [-n 300] [-clients 16] [-duration 10s]
+//	make build && go run ./bench/api [-kube-apiserver PATH [-etcd /usr/bin/etcd]] [-bin bin/berth] [-pods 1000] [-n 300] [-clients 16] [-duration 10s]
 //
 // See README.md for what each row measures and how to read it.
 package main
@@ -19,25 +19,33 @@ import (
 )
 
 type config struct {
-	out      *benchkit.Output // -json, -busy-ok
-	bin      string
-	pods     int
-	n        int
-	clients  int
-	duration time.Duration
+	out           *benchkit.Output // -json, -busy-ok
+	bin           string
+	kubeAPIServer string // "" skips the kube-apiserver side
+	etcd          string
+	watchers      int
+	events        int
+	pods          int
+	n             int
+	clients       int
+	duration      time.Duration
 }
 
 func main() {
 	var cfg config
 	cfg.out = benchkit.Flags("api")
 	flag.StringVar(&cfg.bin, "bin", "bin/berth", "berth binary to benchmark (built by `make build`)")
+	flag.StringVar(&cfg.kubeAPIServer, "kube-apiserver", "", "kube-apiserver binary to run the same workload against (see README.md for how to build it); empty: berth and the etcd floor only")
+	flag.StringVar(&cfg.etcd, "etcd", "/usr/bin/etcd", "etcd binary kube-apiserver stores in (Debian's etcd-server)")
+	flag.IntVar(&cfg.watchers, "watchers", 100, "watchers in the watch fan-out")
+	flag.IntVar(&cfg.events, "events", 50, "events sent to the watchers, one at a time")
 	flag.IntVar(&cfg.pods, "pods", 1000, "pods created one after the other (create latency; the list size)")
 	flag.IntVar(&cfg.n, "n", 300, "random gets measured; lists are n/10 (at least 20)")
 	flag.IntVar(&cfg.clients, "clients", 16, "concurrent clients in the throughput runs")
 	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each throughput run")
 	flag.Parse()
-	if cfg.pods < 1 || cfg.n < 1 || cfg.clients < 1 || cfg.duration <= 0 {
-		fmt.Fprintln(os.Stderr, "bench/api: -pods, -n, -clients and -duration must be positive")
+	if cfg.pods < 1 || cfg.n < 1 || cfg.clients < 1 || cfg.duration <= 0 || cfg.watchers < 1 || cfg.events < 1 {
+		fmt.Fprintln(os.Stderr, "bench/api: -pods, -n, -clients, -duration, -watchers and -events must be positive")
 		os.Exit(2)
 	}
 	cfg.out.Main("processes stopped, temp dirs removed", func(ctx context.Context) error { return run(ctx, cfg) })
@@ -62,17 +70,31 @@ func run(ctx context.Context, cfg config) (err error) {
 	}()
 
 	m := benchkit.DescribeMachine(bin, tmp)
-	benchkit.Progress("machine: %s", m.OneLine())
+	benchkit.Progress("machine: %s, load average %s", m.OneLine(), m.LoadAvg)
+	if cfg.kubeAPIServer != "" {
+		for _, p := range []*string{&cfg.kubeAPIServer, &cfg.etcd} {
+			if fi, err := os.Stat(*p); err != nil || fi.IsDir() {
+				return fmt.Errorf("%s not found: see bench/api/README.md for how to build kube-apiserver; "+
+					"etcd is Debian's etcd-server package", *p)
+			}
+		}
+	}
 
 	b, err := benchBerth(ctx, cfg, bin, filepath.Join(tmp, "berth"))
 	if err != nil {
 		return fmt.Errorf("berth: %w", err)
 	}
+	var k *kubeResult
+	if cfg.kubeAPIServer != "" {
+		if k, err = benchKube(ctx, cfg, filepath.Join(tmp, "kube")); err != nil {
+			return fmt.Errorf("kube-apiserver: %w", err)
+		}
+	}
 	f, err := benchFloor(ctx, cfg, filepath.Join(tmp, "etcd"), b.podJSON, b.configMapJSON)
 	if err != nil {
 		return fmt.Errorf("etcd floor: %w", err)
 	}
-	report(cfg.out.Stdout(), cfg, m, b, f)
+	report(cfg.out.Stdout(), cfg, m, b, k, f)
 	return nil
 }
 

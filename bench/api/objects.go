@@ -13,6 +13,9 @@ import (
 // namespace holds every object the benchmark creates.
 const namespace = "bench-api"
 
+// unscheduled is a scheduler name nobody answers to.
+const unscheduled = "bench-api-unscheduled"
+
 func podName(i int) string { return fmt.Sprintf("web-%05d", i) }
 
 func configMapName(worker, i int) string { return fmt.Sprintf("cm-%02d-%06d", worker, i) }
@@ -33,6 +36,11 @@ func pod(i int) *corev1.Pod {
 			Annotations: map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "9090"},
 		},
 		Spec: corev1.PodSpec{
+			// No scheduler acts on these pods (berth's binder, like
+			// kube-scheduler, only takes its own): the benchmark measures
+			// the API server alone on both sides, not a scheduler's
+			// status updates and events.
+			SchedulerName: unscheduled,
 			Containers: []corev1.Container{{
 				Name:  "web",
 				Image: "registry.example.com/shop/web:1.27.3",

@@ -4,12 +4,82 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/berth-dev/berth/bench/internal/benchkit"
 )
 
+// stat is one server's figure for a row: latencies (p50, p99) or a rate.
+type stat struct {
+	P50, P99 time.Duration
+	Rate     float64 // operations per second; 0 for latency rows
+}
+
+func latStat(l benchkit.Latencies) stat { return stat{P50: l.Pct(50), P99: l.Pct(99)} }
+
+// row is one line of the comparison: the same workload step on berth and
+// on kube-apiserver.
+type row struct {
+	Name        string
+	Berth, Kube stat
+	// Kube is zero when the run had no kube-apiserver.
+}
+
+// Speedup is how many times better berth is: kube-apiserver ÷ berth for
+// latencies (p50 and p99), berth ÷ kube-apiserver for rates; 0 when unknown.
+func (r row) Speedup() (p50, p99 float64) {
+	if r.Berth.Rate > 0 || r.Kube.Rate > 0 {
+		if r.Kube.Rate > 0 {
+			return r.Berth.Rate / r.Kube.Rate, 0
+		}
+		return 0, 0
+	}
+	if r.Berth.P50 > 0 && r.Kube.P50 > 0 {
+		p50 = float64(r.Kube.P50) / float64(r.Berth.P50)
+	}
+	if r.Berth.P99 > 0 && r.Kube.P99 > 0 {
+		p99 = float64(r.Kube.P99) / float64(r.Berth.P99)
+	}
+	return p50, p99
+}
+
+// comparison is the rows of the berth vs kube-apiserver table, in order.
+func comparison(cfg config, b *berthResult, k *kubeResult) []row {
+	var kr apiResult
+	if k != nil {
+		kr = *k.apiResult
+	}
+	lists := listCount(cfg.n)
+	proto := ""
+	if !b.protoServed {
+		proto = " (berth answered JSON)"
+	}
+	rows := []row{
+		{Name: fmt.Sprintf("create pod (×%d, one at a time)", cfg.pods), Berth: latStat(b.create), Kube: latStat(kr.create)},
+		{Name: fmt.Sprintf("get pod (×%d, random)", cfg.n), Berth: latStat(b.get), Kube: latStat(kr.get)},
+		{Name: fmt.Sprintf("get pod, protobuf%s", proto), Berth: latStat(b.getProto), Kube: latStat(kr.getProto)},
+		{Name: fmt.Sprintf("list %d pods, decoded (×%d)", b.listItems, lists), Berth: latStat(b.list), Kube: latStat(kr.list)},
+		{Name: fmt.Sprintf("list %d pods, raw JSON, not decoded", b.listItems), Berth: latStat(b.listRaw), Kube: latStat(kr.listRaw)},
+		{Name: fmt.Sprintf("list %d pods, protobuf%s", b.listItems, proto), Berth: latStat(b.listProto), Kube: latStat(kr.listProto)},
+		{Name: fmt.Sprintf("list with labelSelector %s (%d of %d pods)", selectorLabel, b.selectorItems, b.listItems), Berth: latStat(b.listSelector), Kube: latStat(kr.listSelector)},
+		{Name: fmt.Sprintf("watch fan-out, protobuf: %d watchers × %d events, patch sent → event decoded", b.watchers, cfg.events), Berth: latStat(b.watchLat), Kube: latStat(kr.watchLat)},
+		{Name: fmt.Sprintf("writes/s: configmap creates, %d clients × %s", cfg.clients, cfg.duration), Berth: stat{Rate: b.creates.perSecond()}, Kube: stat{Rate: kr.creates.perSecond()}},
+		{Name: fmt.Sprintf("gets/s, %d clients", cfg.clients), Berth: stat{Rate: b.gets.perSecond()}, Kube: stat{Rate: kr.gets.perSecond()}},
+		{Name: fmt.Sprintf("mixed ops/s (4 gets : 1 create), %d clients", cfg.clients), Berth: stat{Rate: b.mixed.perSecond()}, Kube: stat{Rate: kr.mixed.perSecond()}},
+	}
+	return rows
+}
+
+// perThousandPods is a server's RSS growth over the pods, per 1,000 pods.
+func perThousandPods(r *apiResult, pods int) int64 {
+	if r.rssBefore <= 0 || r.rssAfterPods <= 0 || pods <= 0 {
+		return -1
+	}
+	return (r.rssAfterPods - r.rssBefore) * 1000 / int64(pods)
+}
+
 // report prints the tables.
-func report(w io.Writer, cfg config, m benchkit.Machine, b *berthResult, f *floorResult) {
+func report(w io.Writer, cfg config, m benchkit.Machine, b *berthResult, k *kubeResult, f *floorResult) {
 	var out bytes.Buffer
 	p := func(format string, args ...any) { fmt.Fprintf(&out, format, args...) }
 
@@ -19,25 +89,64 @@ func report(w io.Writer, cfg config, m benchkit.Machine, b *berthResult, f *floo
 	}
 	lists := listCount(cfg.n)
 
-	p("## berth API vs the etcd floor\n\n")
+	p("## berth API vs kube-apiserver and the etcd floor\n\n")
 	p("- date: %s\n", m.Date.Format("2006-01-02 15:04:05 MST"))
 	p("- machine: %s (nproc %d)\n", m.OneLine(), m.CPUs)
-	p("- berth: %s\n", m.Berth)
+	p("- load average at the start (1, 5, 15 min): %s", m.LoadAvg)
+	if m.CPUs > 0 {
+		p(" on %d CPUs", m.CPUs)
+	}
+	p("\n- berth: %s\n", m.Berth)
+	if k != nil {
+		p("- kube-apiserver: %s on %s\n", cfg.kubeAPIServer, cfg.etcd)
+	}
 	p("- data dirs under: %s\n", m.Tmp)
 	p("- workload: %d pods created one at a time (%s of JSON each, stored), %d random gets, %d lists; "+
 		"throughput with %d clients for %s each\n\n",
 		cfg.pods, benchkit.Size(int64(podBytes/max(len(b.podJSON), 1))), cfg.n, lists, cfg.clients, cfg.duration)
 
+	p("| operation | berth p50 | berth p99 | kube-apiserver p50 | kube p99 | speed-up p50 | speed-up p99 |\n")
+	p("|---|---|---|---|---|---|---|\n")
+	ratio := func(x float64) string {
+		if x <= 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f×", x)
+	}
+	for _, r := range comparison(cfg, b, k) {
+		s50, s99 := r.Speedup()
+		if r.Berth.Rate > 0 {
+			kube := "–"
+			if r.Kube.Rate > 0 {
+				kube = fmt.Sprintf("%.0f/s", r.Kube.Rate)
+			}
+			p("| %s | %.0f/s | | %s | | %s | |\n", r.Name, r.Berth.Rate, kube, ratio(s50))
+			continue
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s |\n", r.Name, benchkit.Dur(r.Berth.P50), benchkit.Dur(r.Berth.P99),
+			benchkit.Dur(r.Kube.P50), benchkit.Dur(r.Kube.P99), ratio(s50), ratio(s99))
+	}
+	p("\nspeed-up = kube-apiserver ÷ berth for latencies, berth ÷ kube-apiserver for rates (above 1: berth is faster).\n")
+	p("\n| memory | berth | kube-apiserver (etcd apart) |\n|---|---|---|\n")
+	kubePer, kubeRSS := int64(-1), int64(-1)
+	if k != nil {
+		kubePer, kubeRSS = perThousandPods(k.apiResult, cfg.pods), k.rss
+	}
+	p("| RSS growth per 1,000 pods (after create and lists) | %s | %s |\n",
+		benchkit.MiB(perThousandPods(b.apiResult, cfg.pods), 1), benchkit.MiB(kubePer, 1))
+	p("| RSS at the end | %s | %s |\n\n", benchkit.MiB(b.rss, 0), benchkit.MiB(kubeRSS, 0))
+
+	p("### berth vs the etcd floor\n\n")
 	p("| operation | berth p50 | berth p99 | etcd floor p50 | floor p99 | ratio p50 |\n")
 	p("|---|---|---|---|---|---|\n")
-	row := func(name string, bl, fl benchkit.Latencies) {
+	frow := func(name string, bl, fl benchkit.Latencies) {
 		p("| %s | %s | %s | %s | %s | %s |\n", name, benchkit.Dur(bl.Pct(50)), benchkit.Dur(bl.Pct(99)),
 			benchkit.Dur(fl.Pct(50)), benchkit.Dur(fl.Pct(99)), benchkit.Ratio(bl.Pct(50), fl.Pct(50), 1))
 	}
-	row(fmt.Sprintf("create pod (×%d, one at a time) · floor: Put", cfg.pods), b.create, f.create)
-	row(fmt.Sprintf("get pod (×%d, random) · floor: Get", cfg.n), b.get, f.get)
-	row(fmt.Sprintf("list %d pods, decoded by client-go (×%d) · floor: Range", b.listItems, lists), b.list, f.list)
-	row(fmt.Sprintf("list %d pods, raw JSON, not decoded (×%d) · floor: Range", b.listItems, lists), b.listRaw, f.list)
+	frow(fmt.Sprintf("create pod (×%d, one at a time) · floor: Put", cfg.pods), b.create, f.create)
+	frow(fmt.Sprintf("get pod (×%d, random) · floor: Get", cfg.n), b.get, f.get)
+	frow(fmt.Sprintf("list %d pods, decoded by client-go (×%d) · floor: Range", b.listItems, lists), b.list, f.list)
+	frow(fmt.Sprintf("list %d pods, raw JSON, not decoded (×%d) · floor: Range", b.listItems, lists), b.listRaw, f.list)
 	p("\nOne list: berth sends %d pods as %s of JSON; the etcd range returns %d keys holding %s of values.\n\n",
 		b.listItems, benchkit.Size(int64(b.listBytes)), f.listItems, benchkit.Size(int64(f.listBytes)))
 
@@ -57,6 +166,9 @@ func report(w io.Writer, cfg config, m benchkit.Machine, b *berthResult, f *floo
 
 	p("\n| berth server | |\n|---|---|\n")
 	p("| start (exec → kubeconfig written) | %s |\n", benchkit.Dur(b.ready))
+	if k != nil {
+		p("| kube-apiserver start (exec → /readyz ok, etcd already up) | %s |\n", benchkit.Dur(k.ready))
+	}
 	p("| peak RSS (VmHWM, before SIGTERM) | %s |\n", benchkit.MiB(b.peakRSS, 0))
 	p("| RSS before SIGTERM | %s |\n", benchkit.MiB(b.rss, 0))
 	stop := benchkit.Dur(b.stop)

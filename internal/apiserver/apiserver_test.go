@@ -12,21 +12,35 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/storage"
 	"github.com/berth-dev/berth/internal/storage/memory"
+	"github.com/berth-dev/berth/internal/watchcache"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// newTestServer serves the API over a memory store, authenticating with a
-// bearer token, with the default namespace present.
-func newTestServer(t *testing.T) (*Server, func(method, path, contentType, body string, hdr ...string) *httptest.ResponseRecorder) {
+// cachedMemory is a memory store behind a watch cache, as berth's server
+// runs its embedded etcd: the cache is the store's sole writer.
+func cachedMemory(t testing.TB) storage.Store {
+	t.Helper()
+	c, err := watchcache.New(t.Context(), memory.New(), watchcache.Options{SoleWriter: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// newTestServer serves the API over a memory store behind a watch cache,
+// authenticating with a bearer token, with the default namespace present.
+func newTestServer(t testing.TB) (*Server, func(method, path, contentType, body string, hdr ...string) *httptest.ResponseRecorder) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	s, err := New(Config{Store: memory.New(), Registry: registry.Resources(), Listener: ln, TLS: &tls.Config{},
+	s, err := New(Config{Store: cachedMemory(t), Registry: registry.Resources(), Listener: ln, TLS: &tls.Config{},
 		Tokens: map[string]string{"test-token": "admin"}})
 	if err != nil {
 		t.Fatal(err)

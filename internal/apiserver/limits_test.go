@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/storage"
 	"github.com/berth-dev/berth/internal/storage/memory"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -216,12 +217,24 @@ func panicInHandler() { panic("boom in a handler") }
 // TestWatchClosesStalledClient: a watch whose client stops reading is
 // closed once it stalls, instead of buffering every later event.
 func TestWatchClosesStalledClient(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) storage.Store
+	}{
+		{"store watch", func(*testing.T) storage.Store { return memory.New() }},
+		{"watch cache", func(t *testing.T) storage.Store { return cachedMemory(t) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testWatchClosesStalledClient(t, tc.store(t)) })
+	}
+}
+
+func testWatchClosesStalledClient(t *testing.T, store storage.Store) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	s, err := New(Config{Store: memory.New(), Registry: registry.Resources(), Listener: ln, TLS: &tls.Config{},
+	s, err := New(Config{Store: store, Registry: registry.Resources(), Listener: ln, TLS: &tls.Config{},
 		Tokens: map[string]string{"test-token": "admin"}, WatchStallTimeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

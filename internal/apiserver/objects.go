@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/storage"
+	"github.com/berth-dev/berth/internal/watchcache"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -101,30 +101,54 @@ func setResourceVersion(obj runtime.Object, rev int64) {
 	}
 }
 
+// get returns a stored object the caller owns (may modify).
 func (o *objects) get(ctx context.Context, r *registry.Resource, namespace, name string) (runtime.Object, error) {
-	kv, err := o.store.Get(ctx, objectKey(r, namespace, name))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, apierrors.NewNotFound(r.GVR().GroupResource(), name)
+	kv, err := o.getKV(ctx, r, namespace, name, watchcache.Consistent)
+	if err != nil {
+		return nil, err
+	}
+	return o.owned(r, kv)
+}
+
+// getRecent is get from whatever state the watch cache holds (Kubernetes'
+// resourceVersion "0", what informers see), falling back to the newest
+// state when the object is not there: for admission, which Kubernetes
+// serves from informers.
+func (o *objects) getRecent(ctx context.Context, r *registry.Resource, namespace, name string) (runtime.Object, error) {
+	kv, err := o.getKV(ctx, r, namespace, name, 0)
+	if apierrors.IsNotFound(err) {
+		kv, err = o.getKV(ctx, r, namespace, name, watchcache.Consistent)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return o.decode(r, kv.Value, kv.Revision)
+	return o.owned(r, kv)
 }
 
-// list returns the objects of a namespace ("" for all) and the store
-// revision the list was read at.
+// owned is kv's object for a caller that may modify it: a deep copy of
+// the shared decoded value (cheaper than decoding again), or a fresh
+// decode when the store does not memoize.
+func (o *objects) owned(r *registry.Resource, kv storage.KeyValue) (runtime.Object, error) {
+	if kv.Memo == nil {
+		return o.decode(r, kv.Value, kv.Revision)
+	}
+	obj, err := o.shared(r, kv)
+	if err != nil {
+		return nil, err
+	}
+	return obj.DeepCopyObject(), nil
+}
+
+// list returns the objects of a namespace ("" for all), which the caller
+// owns, and the store revision the list reflects.
 func (o *objects) list(ctx context.Context, r *registry.Resource, namespace string) ([]runtime.Object, int64, error) {
-	kvs, rev, err := o.store.List(ctx, listPrefix(r, namespace))
+	kvs, rev, err := o.listKVs(ctx, r, namespace, watchcache.Consistent)
 	if err != nil {
 		return nil, 0, err
 	}
 	out := make([]runtime.Object, 0, len(kvs))
 	for _, kv := range kvs {
-		if r.Namespaced && namespace == "" && strings.Count(strings.TrimPrefix(kv.Key, resourcePrefix(r)), "/") != 1 {
-			continue
-		}
-		obj, err := o.decode(r, kv.Value, kv.Revision)
+		obj, err := o.owned(r, kv)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -157,10 +181,17 @@ func (o *objects) listReferencing(ctx context.Context, r *registry.Resource, nam
 }
 
 func (o *objects) create(ctx context.Context, r *registry.Resource, obj runtime.Object) (runtime.Object, error) {
+	out, _, err := o.createStored(ctx, r, obj)
+	return out, err
+}
+
+// createStored is create, also returning the bytes stored: the JSON
+// answer but for the resourceVersion (see appendWithResourceVersion).
+func (o *objects) createStored(ctx context.Context, r *registry.Resource, obj runtime.Object) (runtime.Object, []byte, error) {
 	m, _ := meta.Accessor(obj)
 	data, err := o.encode(r, obj)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	key := objectKey(r, m.GetNamespace(), m.GetName())
 	var rev int64
@@ -170,21 +201,27 @@ func (o *objects) create(ctx context.Context, r *registry.Resource, obj runtime.
 		rev, err = o.store.Create(ctx, key, data)
 	}
 	if errors.Is(err, storage.ErrExists) {
-		return nil, apierrors.NewAlreadyExists(r.GVR().GroupResource(), m.GetName())
+		return nil, nil, apierrors.NewAlreadyExists(r.GVR().GroupResource(), m.GetName())
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	setResourceVersion(obj, rev)
-	return obj, nil
+	return obj, data, nil
 }
 
 // update writes obj if the stored mod revision is still rev.
 func (o *objects) update(ctx context.Context, r *registry.Resource, obj runtime.Object, rev int64) (runtime.Object, error) {
+	out, _, err := o.updateStored(ctx, r, obj, rev)
+	return out, err
+}
+
+// updateStored is update, also returning the bytes stored.
+func (o *objects) updateStored(ctx context.Context, r *registry.Resource, obj runtime.Object, rev int64) (runtime.Object, []byte, error) {
 	m, _ := meta.Accessor(obj)
 	data, err := o.encode(r, obj)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	key := objectKey(r, m.GetNamespace(), m.GetName())
 	var newRev int64
@@ -195,14 +232,14 @@ func (o *objects) update(ctx context.Context, r *registry.Resource, obj runtime.
 	}
 	switch {
 	case errors.Is(err, storage.ErrConflict):
-		return nil, conflict(r, m.GetName())
+		return nil, nil, conflict(r, m.GetName())
 	case errors.Is(err, storage.ErrNotFound):
-		return nil, apierrors.NewNotFound(r.GVR().GroupResource(), m.GetName())
+		return nil, nil, apierrors.NewNotFound(r.GVR().GroupResource(), m.GetName())
 	case err != nil:
-		return nil, err
+		return nil, nil, err
 	}
 	setResourceVersion(obj, newRev)
-	return obj, nil
+	return obj, data, nil
 }
 
 func (o *objects) remove(ctx context.Context, r *registry.Resource, namespace, name string, rev int64) (runtime.Object, error) {

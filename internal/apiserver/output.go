@@ -26,12 +26,17 @@ const (
 	outObject outputKind = iota
 	outTable
 	outPartialMetadata
+	// outProtobuf: the object (or list, or watch events) as Kubernetes
+	// protobuf, for resources whose types have a protobuf encoding.
+	outProtobuf
 )
 
 // negotiate reads Accept the way kubectl and client-go write it: a list of
-// media types with parameters; the first one we serve wins. Protobuf is not
-// served, so clients that also accept JSON get JSON.
-func negotiate(accept string) (outputKind, error) {
+// media types with parameters; the first one we serve wins. Protobuf is
+// served for objects of resources whose type has a protobuf encoding
+// (proto); Tables and partial metadata are JSON only, so clients that also
+// accept JSON get JSON.
+func negotiate(accept string, proto bool) (outputKind, error) {
 	if accept == "" {
 		return outObject, nil
 	}
@@ -43,6 +48,9 @@ func negotiate(accept string) (outputKind, error) {
 			if k, v, ok := strings.Cut(strings.TrimSpace(f), "="); ok {
 				params[k] = v
 			}
+		}
+		if mt == protobufMediaType && proto && params["as"] == "" {
+			return outProtobuf, nil
 		}
 		if mt != "application/json" && mt != "*/*" && mt != "application/*" {
 			continue
@@ -117,12 +125,19 @@ func partialMetadata(r *registry.Resource, obj runtime.Object) *metav1.PartialOb
 
 // writeOutput encodes obj as the client asked.
 func (s *Server) writeOutput(w http.ResponseWriter, req *http.Request, r *registry.Resource, code int, obj runtime.Object) {
-	kind, err := negotiate(req.Header.Get("Accept"))
+	kind, err := negotiate(req.Header.Get("Accept"), hasProtobuf(r))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	switch kind {
+	case outProtobuf:
+		body, err := s.protoObject(obj)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeProtobuf(w, code, body)
 	case outTable:
 		t, err := toTable(r, obj, req.URL.Query().Get("includeObject"))
 		if err != nil {

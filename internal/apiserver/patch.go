@@ -135,7 +135,7 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, info request
 	if created {
 		code = http.StatusCreated
 	}
-	s.writeOutput(w, r, info.res, code, out)
+	s.writeWritten(w, r, info.res, code, out, opts)
 }
 
 // mergePatch applies a JSON, merge or strategic merge patch to current.

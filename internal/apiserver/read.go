@@ -1,14 +1,13 @@
 package apiserver
 
 import (
-	"bytes"
+	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/storage"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -32,15 +31,9 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 		s.serveBinding(w, r, info)
 		return
 	}
-	ctx := r.Context()
 	switch info.verb {
 	case "get":
-		obj, err := s.objs.get(ctx, info.res, info.namespace, info.name)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		s.writeOutput(w, r, info.res, http.StatusOK, obj)
+		s.serveGet(w, r, info)
 	case "list":
 		s.serveList(w, r, info)
 	case "watch":
@@ -120,20 +113,115 @@ func (s *Server) listObjects(ctx context.Context, res *registry.Resource, namesp
 	return out, rev, nil
 }
 
+// serveGet answers a get at the resourceVersion asked for. JSON is
+// written from the stored bytes, without decoding; other outputs decode
+// once per stored value (shared through the cache's memo).
+func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	minRev, err := readRevision(r.URL.Query())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out, err := negotiate(r.Header.Get("Accept"), hasProtobuf(info.res))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	kv, err := s.objs.getKV(r.Context(), info.res, info.namespace, info.name, minRev)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if out == outProtobuf {
+		raw, err := s.objs.protoItem(info.res, kv)
+		var body []byte
+		if err == nil {
+			body, err = protoEnvelope(info.res.GroupVersion.String(), info.res.Kind, raw)
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeProtobuf(w, http.StatusOK, body)
+		return
+	}
+	if out == outObject {
+		body, err := s.objs.appendObjectJSON(make([]byte, 0, len(kv.Value)+64), info.res, kv, kv.Revision)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeRawJSON(w, http.StatusOK, append(body, '\n'))
+		return
+	}
+	obj, err := s.objs.shared(info.res, kv)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.writeOutput(w, r, info.res, http.StatusOK, obj)
+}
+
+// selectKVs reads the stored values a list or watch wants: at minRev,
+// filtered by the selector (decoding each value once, shared).
+func (s *Server) selectKVs(ctx context.Context, res *registry.Resource, namespace string, sel selector, minRev int64) ([]storage.KeyValue, int64, error) {
+	kvs, rev, err := s.objs.listKVs(ctx, res, namespace, minRev)
+	if err != nil {
+		return nil, 0, err
+	}
+	if sel.labels.Empty() && sel.fields.Empty() {
+		return kvs, rev, nil
+	}
+	out := kvs[:0:0]
+	for _, kv := range kvs {
+		obj, err := s.objs.shared(res, kv)
+		if err != nil {
+			return nil, 0, err
+		}
+		if sel.matches(res, obj) {
+			out = append(out, kv)
+		}
+	}
+	return out, rev, nil
+}
+
 func (s *Server) serveList(w http.ResponseWriter, r *http.Request, info requestInfo) {
 	sel, err := parseSelectors(r, info.res, "")
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if out, _ := negotiate(r.Header.Get("Accept")); out == outObject && sel.labels.Empty() && sel.fields.Empty() {
-		s.serveRawList(w, r, info)
-		return
-	}
-	items, rev, err := s.listObjects(r.Context(), info.res, info.namespace, sel)
+	minRev, err := readRevision(r.URL.Query())
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	out, err := negotiate(r.Header.Get("Accept"), hasProtobuf(info.res))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	kvs, rev, err := s.selectKVs(r.Context(), info.res, info.namespace, sel, minRev)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	switch out {
+	case outObject:
+		s.writeRawList(w, info, kvs, rev)
+		return
+	case outProtobuf:
+		s.writeProtoList(w, info.res, kvs, rev)
+		return
+	}
+	items := make([]runtime.Object, 0, len(kvs))
+	for _, kv := range kvs {
+		obj, err := s.objs.shared(info.res, kv)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		items = append(items, obj)
 	}
 	list := info.res.NewList()
 	if err := meta.SetList(list, items); err != nil {
@@ -147,53 +235,41 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, info requestI
 	s.writeOutput(w, r, info.res, http.StatusOK, list)
 }
 
-// serveRawList answers an unfiltered JSON list straight from the stored
-// bytes, adding each item's resourceVersion, without decoding: lists are
-// the API's heaviest reads (client-go relists, kubectl get).
-func (s *Server) serveRawList(w http.ResponseWriter, r *http.Request, info requestInfo) {
-	kvs, rev, err := s.cfg.Store.List(r.Context(), listPrefix(info.res, info.namespace))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	var buf bytes.Buffer
-	buf.Grow(64 + len(kvs)*2048)
-	fmt.Fprintf(&buf, `{"kind":%q,"apiVersion":%q,"metadata":{"resourceVersion":"%d"},"items":[`,
-		info.res.Kind+"List", info.res.GroupVersion.String(), rev)
-	first := true
+// writeRawList answers a JSON list straight from the stored bytes, adding
+// each item's resourceVersion, without decoding: lists are the API's
+// heaviest reads (client-go relists, kubectl get). It streams through a
+// small buffer rather than building the whole answer.
+func (s *Server) writeRawList(w http.ResponseWriter, info requestInfo, kvs []storage.KeyValue, rev int64) {
+	// Items that are not in the stored shape are encoded before the
+	// answer starts, so that an error can still be answered.
 	for _, kv := range kvs {
-		if info.res.Namespaced && info.namespace == "" && strings.Count(strings.TrimPrefix(kv.Key, resourcePrefix(info.res)), "/") != 1 {
-			continue
-		}
-		i := bytes.Index(kv.Value, metadataOpen)
-		if i < 0 || kv.Value[i+len(metadataOpen)] == '}' {
-			// Not the shape json.Marshal writes: decode it the slow way.
-			obj, err := s.objs.decode(info.res, kv.Value, kv.Revision)
-			if err != nil {
+		if metadataFields(kv.Value) < 0 {
+			if _, err := s.objs.appendObjectJSON(nil, info.res, kv, kv.Revision); err != nil {
 				writeError(w, err)
 				return
 			}
-			data, _ := json.Marshal(obj)
-			if !first {
-				buf.WriteByte(',')
-			}
-			buf.Write(data)
-			first = false
-			continue
 		}
-		if !first {
-			buf.WriteByte(',')
-		}
-		first = false
-		i += len(metadataOpen)
-		buf.Write(kv.Value[:i])
-		fmt.Fprintf(&buf, `"resourceVersion":"%d",`, kv.Revision)
-		buf.Write(kv.Value[i:])
 	}
-	buf.WriteString("]}\n")
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(buf.Bytes())
+	bw := bufio.NewWriterSize(w, listWriteBuffer)
+	buf := make([]byte, 0, 8192)
+	buf = fmt.Appendf(buf, `{"kind":%q,"apiVersion":%q,"metadata":{"resourceVersion":"%d"},"items":[`,
+		info.res.Kind+"List", info.res.GroupVersion.String(), rev)
+	for i, kv := range kvs {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf, _ = s.objs.appendObjectJSON(buf, info.res, kv, kv.Revision)
+		if _, err := bw.Write(buf); err != nil {
+			return // the client went away
+		}
+		buf = buf[:0]
+	}
+	buf = append(buf, "]}\n"...)
+	_, _ = bw.Write(buf)
+	_ = bw.Flush()
 }
 
-var metadataOpen = []byte(`"metadata":{`)
+// listWriteBuffer is how much of a list is written at a time.
+const listWriteBuffer = 64 << 10

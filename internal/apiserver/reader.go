@@ -8,9 +8,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// Reader reads typed objects straight from storage. Admission plugins
-// running inside the API server use it, as Kubernetes' plugins use the
-// server's own informers.
+// Reader reads typed objects for admission plugins running inside the API
+// server. Like Kubernetes' plugins, which read the server's own informers,
+// it reads whatever state the watch cache holds (no wait for the newest
+// write) and, for an object not found there, the newest state (as
+// kube-apiserver's ServiceAccount and NamespaceLifecycle plugins look up a
+// missing object live).
 type Reader struct {
 	objs *objects
 	reg  *registry.Registry
@@ -24,7 +27,7 @@ func NewReader(store storage.Store, reg *registry.Registry) *Reader {
 // ServiceAccount returns namespace/name or a NotFound API error.
 func (r *Reader) ServiceAccount(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
 	res, _ := r.reg.Lookup(corev1.SchemeGroupVersion.WithResource("serviceaccounts"))
-	obj, err := r.objs.get(ctx, res, namespace, name)
+	obj, err := r.objs.getRecent(ctx, res, namespace, name)
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +37,7 @@ func (r *Reader) ServiceAccount(ctx context.Context, namespace, name string) (*c
 // Secret returns namespace/name or a NotFound API error.
 func (r *Reader) Secret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
 	res, _ := r.reg.Lookup(corev1.SchemeGroupVersion.WithResource("secrets"))
-	obj, err := r.objs.get(ctx, res, namespace, name)
+	obj, err := r.objs.getRecent(ctx, res, namespace, name)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +61,7 @@ func (r *Reader) Secrets(ctx context.Context, namespace string) ([]*corev1.Secre
 // Namespace returns name or a NotFound API error.
 func (r *Reader) Namespace(ctx context.Context, name string) (*corev1.Namespace, error) {
 	res, _ := r.reg.Lookup(corev1.SchemeGroupVersion.WithResource("namespaces"))
-	obj, err := r.objs.get(ctx, res, "", name)
+	obj, err := r.objs.getRecent(ctx, res, "", name)
 	if err != nil {
 		return nil, err
 	}

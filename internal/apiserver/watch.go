@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/storage"
+	"github.com/berth-dev/berth/internal/watchcache"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -54,7 +55,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 		writeError(w, err)
 		return
 	}
-	out, err := negotiate(r.Header.Get("Accept"))
+	out, err := negotiate(r.Header.Get("Accept"), hasProtobuf(info.res))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -85,9 +86,15 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	var initial []runtime.Object
+	var initial []storage.KeyValue
 	if sendInitial {
-		initial, fromRev, err = s.listObjects(ctx, info.res, info.namespace, sel)
+		// "" starts from a consistent list, "0" from any state the server
+		// holds, as Kubernetes.
+		minRev := watchcache.Consistent
+		if rvParam == "0" {
+			minRev = 0
+		}
+		initial, fromRev, err = s.selectKVs(ctx, info.res, info.namespace, sel, minRev)
 		if err != nil {
 			writeError(w, err)
 			return
@@ -98,10 +105,19 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 		writeError(w, err)
 		return
 	}
-	events := s.watchQueue(ctx, cancel, stored, r.URL.Path)
+	// The watch cache bounds what a slow watcher holds (it closes one that
+	// falls behind); a store watch needs the server's own bounded queue.
+	events := stored
+	if _, cached := s.cfg.Store.(cachedStore); !cached {
+		events = s.watchQueue(ctx, cancel, stored, r.URL.Path)
+	}
 	rc := http.NewResponseController(w)
 	flusher, _ := w.(http.Flusher)
-	w.Header().Set("Content-Type", "application/json")
+	if out == outProtobuf {
+		w.Header().Set("Content-Type", protobufWatchType)
+	} else {
+		w.Header().Set("Content-Type", "application/json")
+	}
 	w.Header().Set("Transfer-Encoding", "chunked")
 	w.WriteHeader(http.StatusOK)
 	if flusher != nil {
@@ -109,25 +125,12 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 		flusher.Flush()
 	}
 	enc := json.NewEncoder(w)
-	send := func(t watch.EventType, obj runtime.Object) error {
-		var payload any = obj
-		switch {
-		case t == watch.Error:
-		case out == outPartialMetadata:
-			// Bookmarks too: a metadata client decodes nothing else.
-			payload = partialMetadata(info.res, obj)
-		case t == watch.Bookmark:
-		case out == outTable:
-			tbl, err := toTable(info.res, obj, q.Get("includeObject"))
-			if err != nil {
-				return err
-			}
-			payload = tbl
-		}
-		// A client that stops reading blocks this write; the deadline ends
-		// the watch instead of holding its events forever.
+	// write sends one encoded event; a client that stops reading blocks
+	// it, and the deadline ends the watch instead of holding its events
+	// forever.
+	write := func(encode func() error) error {
 		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WatchStallTimeout))
-		err := enc.Encode(watchEvent{Type: t, Object: payload})
+		err := encode()
 		if err == nil {
 			if err = rc.Flush(); errors.Is(err, http.ErrNotSupported) {
 				err = nil
@@ -144,9 +147,90 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 		_ = rc.SetWriteDeadline(time.Time{})
 		return nil
 	}
+	// sendKV sends a stored value as an event: JSON objects are written
+	// from the stored bytes, framed once per event for all watchers.
+	var send func(t watch.EventType, obj runtime.Object) error
+	// Frames are memoized for live events only: an initial event's frame
+	// would stay in the cache's entry for nothing.
+	sendKV := func(t watch.EventType, kv storage.KeyValue, memo *storage.Memo, rev int64, live bool) error {
+		frames := memo
+		if !live {
+			frames = nil
+		}
+		if out == outProtobuf {
+			v, err := frames.Get(protoEventKey{info.res, t, rev}, func() (any, error) {
+				var body []byte
+				var err error
+				if memo == kv.Memo && rev == kv.Revision {
+					var raw []byte
+					if raw, err = s.objs.protoItem(info.res, kv); err == nil {
+						body, err = protoEnvelope(info.res.GroupVersion.String(), info.res.Kind, raw)
+					}
+				} else {
+					var obj runtime.Object
+					if obj, err = s.objs.sharedAt(info.res, kv, memo, rev); err == nil {
+						body, err = s.protoObject(obj)
+					}
+				}
+				if err != nil {
+					return nil, err
+				}
+				return protoWatchFrame(t, body)
+			})
+			if err != nil {
+				return err
+			}
+			return write(func() error { _, err := w.Write(v.([]byte)); return err })
+		}
+		if out == outObject {
+			v, err := frames.Get(frameKey{info.res, t, rev}, func() (any, error) {
+				b := append(make([]byte, 0, len(kv.Value)+96), `{"type":"`...)
+				b = append(b, t...)
+				b = append(b, `","object":`...)
+				b, err := s.objs.appendObjectJSON(b, info.res, kv, rev)
+				return append(b, "}\n"...), err
+			})
+			if err != nil {
+				return err
+			}
+			return write(func() error { _, err := w.Write(v.([]byte)); return err })
+		}
+		obj, err := s.objs.sharedAt(info.res, kv, memo, rev)
+		if err != nil {
+			return err
+		}
+		return send(t, obj)
+	}
+	send = func(t watch.EventType, obj runtime.Object) error {
+		if out == outProtobuf {
+			body, err := s.protoObject(obj)
+			if err == nil {
+				body, err = protoWatchFrame(t, body)
+			}
+			if err != nil {
+				return err
+			}
+			return write(func() error { _, err := w.Write(body); return err })
+		}
+		var payload any = obj
+		switch {
+		case t == watch.Error:
+		case out == outPartialMetadata:
+			// Bookmarks too: a metadata client decodes nothing else.
+			payload = partialMetadata(info.res, obj)
+		case t == watch.Bookmark:
+		case out == outTable:
+			tbl, err := toTable(info.res, obj, q.Get("includeObject"))
+			if err != nil {
+				return err
+			}
+			payload = tbl
+		}
+		return write(func() error { return enc.Encode(watchEvent{Type: t, Object: payload}) })
+	}
 	lastRev := fromRev
-	for _, obj := range initial {
-		if send(watch.Added, obj) != nil {
+	for _, kv := range initial {
+		if sendKV(watch.Added, kv, kv.Memo, kv.Revision, false) != nil {
 			return
 		}
 	}
@@ -176,19 +260,24 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 			if ev.Type == storage.EventError {
 				st := metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusFailure,
 					Code: http.StatusInternalServerError, Reason: metav1.StatusReasonInternalError, Message: fmt.Sprint(ev.Err)}
-				if errors.Is(ev.Err, storage.ErrCompacted) {
+				var ce *storage.CompactedError
+				switch {
+				case errors.As(ev.Err, &ce):
+					st.Code, st.Reason = http.StatusGone, metav1.StatusReasonExpired
+					st.Message = fmt.Sprintf("too old resource version: %d (%d)", fromRev, ce.Oldest)
+				case errors.Is(ev.Err, storage.ErrCompacted):
 					st.Code, st.Reason = http.StatusGone, metav1.StatusReasonExpired
 					st.Message = fmt.Sprintf("too old resource version: %d", fromRev)
 				}
-				_ = enc.Encode(watchEvent{Type: watch.Error, Object: st})
+				_ = send(watch.Error, &st)
 				return
 			}
-			t, obj := s.translate(info.res, sel, ev)
+			t, kv, memo := s.translate(info.res, sel, ev)
 			lastRev = ev.Revision
-			if obj == nil {
+			if t == "" {
 				continue
 			}
-			if send(t, obj) != nil {
+			if sendKV(t, kv, memo, ev.Revision, true) != nil {
 				return
 			}
 		}
@@ -239,43 +328,56 @@ func (s *Server) watchQueue(ctx context.Context, cancel context.CancelFunc, in <
 	return out
 }
 
-// translate maps a storage event to a watch event for this selector. An
-// object that stops matching is DELETED for this watcher, one that starts
-// matching is ADDED, as in Kubernetes.
-func (s *Server) translate(res *registry.Resource, sel selector, ev storage.Event) (watch.EventType, runtime.Object) {
-	decode := func(data []byte) runtime.Object {
-		if data == nil {
-			return nil
+// frameKey is the memo key of one event encoded as a JSON watch line.
+type frameKey struct {
+	r   *registry.Resource
+	t   watch.EventType
+	rev int64
+}
+
+// translate maps a storage event to a watch event for this selector: its
+// type and the stored value (with its memo) it carries, or "" when this
+// watcher does not see it. An object that stops matching is DELETED for
+// this watcher, one that starts matching is ADDED, as in Kubernetes.
+func (s *Server) translate(res *registry.Resource, sel selector, ev storage.Event) (watch.EventType, storage.KeyValue, *storage.Memo) {
+	cur := storage.KeyValue{Key: ev.Key, Value: ev.Value, Revision: ev.Revision, Memo: ev.Memo}
+	prev := storage.KeyValue{Key: ev.Key, Value: ev.PrevValue, Revision: ev.Revision, Memo: ev.PrevMemo}
+	all := sel.labels.Empty() && sel.fields.Empty()
+	matches := func(kv storage.KeyValue, memo *storage.Memo) bool {
+		if kv.Value == nil {
+			return false
 		}
-		obj, err := s.objs.decode(res, data, ev.Revision)
-		if err != nil {
-			return nil
+		if all {
+			return true
 		}
-		return obj
+		// The memo of a value decodes it at its own revision: fine for
+		// matching, which does not look at the resourceVersion.
+		obj, err := s.objs.sharedAt(res, kv, memo, kv.Revision)
+		return err == nil && sel.matches(res, obj)
 	}
-	cur, prev := decode(ev.Value), decode(ev.PrevValue)
 	switch ev.Type {
 	case storage.EventCreated:
-		if cur != nil && sel.matches(res, cur) {
-			return watch.Added, cur
+		if matches(cur, ev.Memo) {
+			return watch.Added, cur, ev.Memo
 		}
 	case storage.EventDeleted:
-		if cur != nil && sel.matches(res, cur) {
-			return watch.Deleted, cur
+		if matches(cur, ev.Memo) {
+			return watch.Deleted, cur, ev.Memo
 		}
 	case storage.EventModified:
-		curOK := cur != nil && sel.matches(res, cur)
-		prevOK := prev != nil && sel.matches(res, prev)
+		curOK := matches(cur, ev.Memo)
 		switch {
-		case curOK && prevOK:
-			return watch.Modified, cur
+		case curOK && (all || matches(prev, nil)):
+			return watch.Modified, cur, ev.Memo
 		case curOK:
-			return watch.Added, cur
-		case prevOK:
-			return watch.Deleted, prev
+			return watch.Added, cur, ev.Memo
+		case matches(prev, nil):
+			// The previous value, at this event's revision: its memo holds
+			// it at its own, so it is not shared.
+			return watch.Deleted, prev, nil
 		}
 	}
-	return "", nil
+	return "", storage.KeyValue{}, nil
 }
 
 func (s *Server) bookmark(res *registry.Resource, rev int64, initialEnd bool) runtime.Object {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/admission"
 	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/watchcache"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -33,6 +34,9 @@ type writeOptions struct {
 	warnings   []string
 	// applied: the field manager already recorded this write as an Apply.
 	applied bool
+	// stored is what the write stored (JSON without resourceVersion), so
+	// that the answer is not encoded again; nil when nothing was written.
+	stored []byte
 }
 
 func parseWriteOptions(r *http.Request) (*writeOptions, error) {
@@ -101,7 +105,7 @@ func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, info reques
 		writeError(w, err)
 		return
 	}
-	s.writeOutput(w, r, info.res, http.StatusCreated, created)
+	s.writeWritten(w, r, info.res, http.StatusCreated, created, opts)
 }
 
 // generateNameSuffix is what Kubernetes appends to generateName.
@@ -200,13 +204,24 @@ func (s *Server) createObject(ctx context.Context, res *registry.Resource, names
 	if opts.dryRun {
 		return obj, nil
 	}
-	return s.objs.create(ctx, res, obj)
+	created, stored, err := s.objs.createStored(ctx, res, obj)
+	opts.stored = stored
+	return created, err
 }
 
 // checkNamespaceOpen refuses content for a missing or terminating namespace.
 func (s *Server) checkNamespaceOpen(ctx context.Context, namespace string) error {
 	nsRes, _ := s.reg.Lookup(corev1.SchemeGroupVersion.WithResource("namespaces"))
-	obj, err := s.objs.get(ctx, nsRes, "", namespace)
+	// As kube-apiserver's NamespaceLifecycle: the informer's state, and a
+	// live lookup for a namespace it does not hold yet.
+	kv, err := s.objs.getKV(ctx, nsRes, "", namespace, 0)
+	if apierrors.IsNotFound(err) {
+		kv, err = s.objs.getKV(ctx, nsRes, "", namespace, watchcache.Consistent)
+	}
+	if err != nil {
+		return err
+	}
+	obj, err := s.objs.shared(nsRes, kv) // read only
 	if err != nil {
 		return err
 	}
@@ -238,6 +253,7 @@ func (s *Server) updateObject(ctx context.Context, info requestInfo, opts *write
 	create func() (runtime.Object, error)) (runtime.Object, bool, error) {
 	res := info.res
 	for attempt := 0; ; attempt++ {
+		opts.stored = nil
 		current, err := s.objs.get(ctx, res, info.namespace, info.name)
 		if apierrors.IsNotFound(err) && create != nil {
 			obj, err := create()
@@ -361,7 +377,9 @@ func (s *Server) applyUpdate(ctx context.Context, info requestInfo, opts *writeO
 	if dm.GetDeletionTimestamp() != nil && len(dm.GetFinalizers()) == 0 && !hasNamespaceFinalizers(desired) {
 		return s.objs.remove(ctx, res, cm.GetNamespace(), cm.GetName(), revisionOf(current))
 	}
-	return s.objs.update(ctx, res, desired, revisionOf(current))
+	updated, stored, err := s.objs.updateStored(ctx, res, desired, revisionOf(current))
+	opts.stored = stored
+	return updated, err
 }
 
 func hasNamespaceFinalizers(obj runtime.Object) bool {
@@ -422,5 +440,17 @@ func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, info reques
 	if created {
 		code = http.StatusCreated
 	}
-	s.writeOutput(w, r, info.res, code, out)
+	s.writeWritten(w, r, info.res, code, out, opts)
+}
+
+// writeWritten answers a write with the object written: in JSON from the
+// bytes stored, not encoded again.
+func (s *Server) writeWritten(w http.ResponseWriter, r *http.Request, res *registry.Resource, code int, obj runtime.Object, opts *writeOptions) {
+	if out, err := negotiate(r.Header.Get("Accept"), hasProtobuf(res)); err == nil && out == outObject && opts.stored != nil {
+		if body, ok := appendWithResourceVersion(make([]byte, 0, len(opts.stored)+64), opts.stored, revisionOf(obj)); ok {
+			writeRawJSON(w, code, append(body, '\n'))
+			return
+		}
+	}
+	s.writeOutput(w, r, res, code, obj)
 }

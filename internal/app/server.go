@@ -28,6 +28,7 @@ import (
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/storage"
 	"github.com/berth-dev/berth/internal/storage/etcd"
+	"github.com/berth-dev/berth/internal/watchcache"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/applyconfigurations"
@@ -375,8 +376,15 @@ func openStorage(ctx context.Context, cfg ServerConfig) (storage.Store, func(), 
 		if err != nil {
 			return nil, nil, fmt.Errorf("connecting to etcd %v: %w", cfg.EtcdServers, err)
 		}
+		// Others may write to an external etcd: consistent reads ask it
+		// for its revision.
 		st := etcd.New(client, etcd.OwnClient())
-		return st, func() { st.Close() }, nil
+		wc, err := watchcache.New(ctx, st, watchcache.Options{Log: cfg.Log})
+		if err != nil {
+			st.Close()
+			return nil, nil, err
+		}
+		return wc, func() { wc.Close() }, nil
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -388,8 +396,14 @@ func openStorage(ctx context.Context, cfg ServerConfig) (storage.Store, func(), 
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting embedded etcd in %s: %w", filepath.Join(cfg.DataDir, "etcd"), err)
 	}
-	st := etcd.New(emb.Client())
-	return st, func() { st.Close(); emb.Close() }, nil
+	// Only this process can reach the embedded etcd: the watch cache is
+	// its sole writer, and consistent reads need no round trip to etcd.
+	wc, err := watchcache.New(ctx, etcd.New(emb.LocalClient()), watchcache.Options{SoleWriter: true, Log: cfg.Log})
+	if err != nil {
+		emb.Close()
+		return nil, nil, err
+	}
+	return wc, func() { wc.Close(); emb.Close() }, nil
 }
 
 func advertiseIP(host string) string {

@@ -42,6 +42,9 @@ type KeyValue struct {
 	Key      string
 	Value    []byte
 	Revision int64 // mod revision: the revision of the last write to Key
+	// Memo, if set, is shared by every reader of this value (a watch
+	// cache sets it); see Memo.
+	Memo *Memo
 }
 
 // EventType says what happened to a key.
@@ -62,6 +65,9 @@ type Event struct {
 	PrevValue []byte // the value before this change (nil for EventCreated)
 	Revision  int64  // the revision of this change
 	Err       error  // only for EventError (ErrCompacted, or a transport error)
+	// Memo and PrevMemo, if set, are shared by every reader of Value and
+	// PrevValue at this event (a watch cache sets them); see Memo.
+	Memo, PrevMemo *Memo
 }
 
 // Store is the storage contract. All methods are safe for concurrent use.

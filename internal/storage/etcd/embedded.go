@@ -17,6 +17,7 @@ import (
 	"go.etcd.io/etcd/client/pkg/v3/logutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 	"go.uber.org/zap"
 )
 
@@ -71,6 +72,7 @@ const SocketName = "etcd.sock"
 type Embedded struct {
 	etcd      *embed.Etcd
 	client    *clientv3.Client
+	local     *clientv3.Client // calls the server in process, without gRPC
 	endpoints []string
 
 	stopping  *atomic.Bool // set by Close: etcd's stop noise is not logged
@@ -125,8 +127,8 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	if quota <= 0 {
 		quota = 2 << 30 // etcd's default
 	}
-	em := &Embedded{etcd: e, client: client, endpoints: endpoints, stopping: stopping, quota: quota, lg: lg,
-		spaceDone: make(chan struct{})}
+	em := &Embedded{etcd: e, client: client, local: v3client.New(e.Server), endpoints: endpoints, stopping: stopping,
+		quota: quota, lg: lg, spaceDone: make(chan struct{})}
 	interval := cfg.SpaceCheckInterval
 	if interval <= 0 {
 		interval = 5 * time.Second
@@ -260,6 +262,11 @@ func embedConfig(cfg EmbeddedConfig, stopping *atomic.Bool) (*embed.Config, *zap
 // Client returns the client connected to the server; Close closes it.
 func (e *Embedded) Client() *clientv3.Client { return e.client }
 
+// LocalClient returns a client that calls the server in process (etcd's
+// v3client: no gRPC, no socket), for the process's own reads, writes and
+// watches; Close closes it. Maintenance calls go through Client.
+func (e *Embedded) LocalClient() *clientv3.Client { return e.local }
+
 // Endpoints returns the client URLs, e.g. "http://127.0.0.1:41234".
 func (e *Embedded) Endpoints() []string { return append([]string(nil), e.endpoints...) }
 
@@ -275,7 +282,7 @@ func (e *Embedded) Close() error {
 		<-e.spaceDone
 		// The client first: its open watches would hold the server's
 		// graceful stop for its whole timeout.
-		e.closeErr = closeClient(e.client)
+		e.closeErr = errors.Join(closeClient(e.local), closeClient(e.client))
 		e.stopping.Store(true)
 		e.etcd.Close()
 	})

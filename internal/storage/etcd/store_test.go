@@ -36,3 +36,14 @@ func TestConformance(t *testing.T) {
 		return s
 	})
 }
+
+// TestConformanceLocalClient: the store over the in-process client (no
+// gRPC), as berth's server uses its embedded etcd.
+func TestConformanceLocalClient(t *testing.T) {
+	e := startEmbedded(t, t.TempDir())
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		s := etcd.New(e.LocalClient())
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
