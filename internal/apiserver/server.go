@@ -59,6 +59,9 @@ type Config struct {
 	RBACResolver rbacregistryvalidation.AuthorizationRuleResolver
 	// ServiceAccountTokens issues serviceaccounts/NAME/token; nil: 404.
 	ServiceAccountTokens TokenIssuer
+	// OpenIDMetadata serves the service-account issuer's OIDC discovery
+	// document and key set; nil: 404.
+	OpenIDMetadata OpenIDMetadata
 	// ServiceCIDR is where ClusterIPs are allocated from, e.g. 10.96.0.0/12.
 	ServiceCIDR string
 	// KubeletClientTLS, if set, is how the server connects to a node
@@ -213,7 +216,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.openapi.serve(w, r)
 		return
 	}
-	if s.serveDiscovery(w, r) {
+	if s.serveDiscovery(w, r) || s.serveOpenID(w, r) {
 		return
 	}
 	if strings.HasPrefix(path, "/healthz/") || strings.HasPrefix(path, "/livez/") || strings.HasPrefix(path, "/readyz/") {

@@ -55,6 +55,7 @@ func (a *accessControl) configure(cfg *apiserver.Config) {
 	cfg.Rules = a.rbac.Rules
 	cfg.RBACResolver = a.rbac.Resolver
 	cfg.ServiceAccountTokens = a.tokens
+	cfg.OpenIDMetadata = a.tokens
 }
 
 // escalationPlugin is the admission step that refuses RBAC escalation.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/atomicfile"
@@ -46,6 +47,9 @@ type Tokens struct {
 	Audiences []string // the API server's audiences: tokens without one are refused
 	gen       serviceaccount.TokenGenerator
 	authn     authenticator.Token
+	// oidc renders the issuer's discovery document and key set, served at
+	// /.well-known/openid-configuration and /openid/v1/jwks.
+	oidc serviceaccount.OpenIDMetadataProvider
 }
 
 // LoadOrCreateKey reads the ECDSA signing key at path, creating it (0600,
@@ -92,8 +96,23 @@ func NewTokens(key *ecdsa.PrivateKey, issuer string, objs Objects) (*Tokens, err
 	}
 	auds := authenticator.Audiences{issuer}
 	authn := serviceaccount.JWTTokenAuthenticator([]string{issuer}, keys, auds, serviceaccount.NewValidator(getter{objs}))
-	return &Tokens{Issuer: issuer, Audiences: auds, gen: gen, authn: authn}, nil
+	// The key set is announced under the issuer, as kube-apiserver does when
+	// --service-account-jwks-uri is unset: pods reach the issuer's host
+	// (kubernetes.default.svc) through the cluster DNS and Service proxy.
+	oidc, err := serviceaccount.NewOpenIDMetadataProvider(issuer, strings.TrimSuffix(issuer, "/")+serviceaccount.JWKSPath, "", keys)
+	if err != nil {
+		return nil, fmt.Errorf("service-account issuer %q: %w", issuer, err)
+	}
+	return &Tokens{Issuer: issuer, Audiences: auds, gen: gen, authn: authn, oidc: oidc}, nil
 }
+
+// OpenIDConfiguration is the issuer's OIDC discovery document and how long
+// clients may cache it, in seconds.
+func (t *Tokens) OpenIDConfiguration() ([]byte, int) { return t.oidc.GetConfigJSON() }
+
+// OpenIDKeySet is the issuer's public keys as a JWKS, and how long clients
+// may cache it, in seconds.
+func (t *Tokens) OpenIDKeySet() ([]byte, int) { return t.oidc.GetKeysetJSON() }
 
 // AuthenticateToken authenticates a service-account JWT.
 func (t *Tokens) AuthenticateToken(ctx context.Context, token string) (*authenticator.Response, bool, error) {

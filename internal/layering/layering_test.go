@@ -26,6 +26,8 @@ var levels = map[string]int{
 	"internal/apiserver": 3, "internal/agent": 3, "internal/explain": 3, "internal/reset": 3,
 	// The podworker parts, the registry and admission.
 	"internal/agent/": 4, "internal/registry": 4, "internal/admission": 4,
+	// The watch cache: a storage.Store over a storage.Store.
+	"internal/watchcache": 4,
 	// The leaves: used by any of the above, using none of them.
 	"internal/storage": 5, "internal/controllers": 5, "internal/containerd": 5,
 	"internal/cri": 5, "internal/keyring": 5, "internal/pki": 5, "internal/proxy": 5, "internal/dns": 5, "internal/auth": 5,

@@ -114,6 +114,24 @@ spec:
 			}
 		})
 
+		t.Run("ServiceAccountIssuerDiscovery", func(t *testing.T) {
+			t.Parallel()
+			// Every service account may read the issuer's discovery document
+			// and key set (system:service-account-issuer-discovery), a user
+			// without a binding may not.
+			as := []string{"--as=system:serviceaccount:default:default", "--as-group=system:serviceaccounts"}
+			doc := s.mustKubectl(t, append([]string{"get", "--raw", "/.well-known/openid-configuration"}, as...)...)
+			if !strings.Contains(doc, `"issuer":"https://kubernetes.default.svc.cluster.local"`) || !strings.Contains(doc, `"jwks_uri":"https://kubernetes.default.svc.cluster.local/openid/v1/jwks"`) {
+				t.Errorf("discovery document: %s", doc)
+			}
+			if keys := s.mustKubectl(t, append([]string{"get", "--raw", "/openid/v1/jwks"}, as...)...); !strings.Contains(keys, `"kty":"EC"`) || strings.Contains(keys, `"d":`) {
+				t.Errorf("key set: %s", keys)
+			}
+			if out, _, err := s.kubectl("get", "--raw", "/openid/v1/jwks", "--as=bob"); err == nil {
+				t.Errorf("bob reads the key set: %q", out)
+			}
+		})
+
 		t.Run("UserKubeconfigEditInOneNamespace", func(t *testing.T) {
 			t.Parallel()
 			ns := "rbac-team"

@@ -535,13 +535,13 @@ func testStartError(e *env) {
 	if errors.Is(err, cri.ErrNotFound) {
 		e.Errorf("StartContainer: %v is ErrNotFound; the container exists", err)
 	}
-	want := `exec: "` + MissingCommand + `": executable file not found in $PATH`
-	if msg := cri.Message(err); !strings.Contains(msg, want) {
-		e.Errorf("StartContainer error message %q, want it to contain %q", msg, want)
+	const want = "the OCI runtime's executable-not-found message"
+	if msg := cri.Message(err); !missingExecutable(msg) {
+		e.Errorf("StartContainer error message %q, want %s", msg, want)
 	}
 	st := e.containerStatus(id)
-	if st.State != runtimeapi.ContainerState_CONTAINER_EXITED || st.Reason != "StartError" || st.ExitCode != 128 || !strings.Contains(st.Message, want) {
-		e.Errorf("after a failed start: state %v reason %q exit %d message %q; want EXITED StartError 128 with %q",
+	if st.State != runtimeapi.ContainerState_CONTAINER_EXITED || st.Reason != "StartError" || st.ExitCode != 128 || !missingExecutable(st.Message) {
+		e.Errorf("after a failed start: state %v reason %q exit %d message %q; want EXITED StartError 128 with %s",
 			st.State, st.Reason, st.ExitCode, st.Message, want)
 	}
 	if st.FinishedAt <= 0 {
@@ -666,7 +666,7 @@ func testExecSync(e *env) {
 		e.Errorf("sh -c %s = %q %q %d, want 127 and \"not found\"", MissingCommand, r.Stdout, r.Stderr, r.ExitCode)
 	}
 	_, err := e.rt.ExecSync(e.call(), id, []string{MissingCommand}, 10*time.Second)
-	if err == nil || errors.Is(err, cri.ErrNotFound) || !strings.Contains(cri.Message(err), "executable file not found") {
+	if err == nil || errors.Is(err, cri.ErrNotFound) || !missingExecutable(cri.Message(err)) {
 		e.Errorf("ExecSync(%s) = %v, want the runtime's \"executable file not found\" error", MissingCommand, err)
 	}
 
@@ -813,4 +813,11 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// missingExecutable reports whether msg is the OCI runtime's account of
+// MissingCommand not being found: runc says `exec: "CMD": executable file
+// not found in $PATH`, crun "executable file `CMD` not found in $PATH".
+func missingExecutable(msg string) bool {
+	return strings.Contains(msg, MissingCommand) && strings.Contains(msg, "executable file") && strings.Contains(msg, "not found in $PATH")
 }

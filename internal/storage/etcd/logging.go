@@ -1,6 +1,7 @@
 package etcd
 
 import (
+	"strings"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -33,5 +34,26 @@ func (f stopFilter) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.
 	if ent.Message == stopNoise && f.stopping.Load() {
 		return ce
 	}
+	if ent.Message == startNoise && f.Enabled(ent.Level) {
+		return ce.AddCore(ent, f) // Write looks at its error
+	}
 	return f.Core.Check(ent, ce)
+}
+
+// startNoise is what etcd 3.6 logs at error level when its storage-version
+// monitor runs before the new member's first term reached the backend
+// ("missing term information"): a fresh member elected within a few 10 ms
+// ticks gets there first. The monitor tries again seconds later; other
+// failures of it are still logged.
+const startNoise = "failed to update storage version"
+
+func (f stopFilter) Write(ent zapcore.Entry, fields []zapcore.Field) error {
+	if ent.Message == startNoise {
+		for _, fl := range fields {
+			if err, ok := fl.Interface.(error); ok && fl.Type == zapcore.ErrorType && strings.Contains(err.Error(), "missing term information") {
+				return nil
+			}
+		}
+	}
+	return f.Core.Write(ent, fields)
 }
