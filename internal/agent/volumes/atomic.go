@@ -25,10 +25,13 @@ const (
 	maxPathLength     = 4096
 )
 
-// fileProjection is one file of a payload: its content and mode bits.
+// fileProjection is one file of a payload: its content, mode bits and, for
+// service-account tokens of a pod whose containers all run as one user, the
+// file's owner.
 type fileProjection struct {
-	Data []byte
-	Mode int32
+	Data   []byte
+	Mode   int32
+	FsUser *int64
 }
 
 // payload maps a path relative to the volume to the file written there.
@@ -50,6 +53,12 @@ func (p payload) digest() string {
 		h.Write(n[:])
 		h.Write([]byte(k))
 		binary.BigEndian.PutUint64(n[:], uint64(uint32(f.Mode)))
+		h.Write(n[:])
+		owner := int64(-1)
+		if f.FsUser != nil {
+			owner = *f.FsUser
+		}
+		binary.BigEndian.PutUint64(n[:], uint64(owner))
 		h.Write(n[:])
 		binary.BigEndian.PutUint64(n[:], uint64(len(f.Data)))
 		h.Write(n[:])
@@ -250,6 +259,11 @@ func writePayloadTo(p payload, dir string) error {
 		// WriteFile's mode is subject to the umask; the payload's is not.
 		if err := os.Chmod(full, mode); err != nil {
 			return err
+		}
+		if f.FsUser != nil {
+			if err := os.Lchown(full, int(*f.FsUser), -1); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -114,7 +114,53 @@ func tokenPayload(ctx context.Context, src sources, pod *corev1.Pod, p *corev1.S
 	if err != nil {
 		return nil, err
 	}
-	return payload{p.Path: {Data: []byte(tok), Mode: mode}}, nil
+	// As the kubelet's projected volume: when the pod names who reads the
+	// token (one user for all its containers, or an fsGroup), the file is
+	// that user's alone (0600, the fsGroup then adds group read); otherwise
+	// the volume's mode.
+	user := fsUser(pod)
+	if user != nil || fsGroup(pod) != nil {
+		mode = 0o600
+	}
+	return payload{p.Path: {Data: []byte(tok), Mode: mode, FsUser: user}}, nil
+}
+
+// fsUser is the kubelet's FsUserFrom: the user every container of the pod
+// runs as (its own runAsUser, else the pod's), or nil when one of them sets
+// none or they differ.
+func fsUser(pod *corev1.Pod) *int64 {
+	var user *int64
+	same := true
+	visit := func(sc *corev1.SecurityContext) {
+		var u *int64
+		if sc != nil && sc.RunAsUser != nil {
+			u = sc.RunAsUser
+		} else if pod.Spec.SecurityContext != nil {
+			u = pod.Spec.SecurityContext.RunAsUser
+		}
+		switch {
+		case u == nil:
+			same = false
+		case user == nil:
+			user = u
+		case *user != *u:
+			same = false
+		}
+	}
+	for i := range pod.Spec.InitContainers {
+		visit(pod.Spec.InitContainers[i].SecurityContext)
+	}
+	for i := range pod.Spec.Containers {
+		visit(pod.Spec.Containers[i].SecurityContext)
+	}
+	for i := range pod.Spec.EphemeralContainers {
+		visit(pod.Spec.EphemeralContainers[i].SecurityContext)
+	}
+	if !same || user == nil {
+		return nil
+	}
+	u := *user
+	return &u
 }
 
 func (s clientSources) serviceAccountToken(ctx context.Context, pod *corev1.Pod, p *corev1.ServiceAccountTokenProjection) (string, error) {

@@ -59,3 +59,49 @@ func TestTokenCacheRenewsBeforeExpiry(t *testing.T) {
 		t.Errorf("bound object %+v, want pod p/u1", ref)
 	}
 }
+
+type staticToken struct{ sources }
+
+func (staticToken) serviceAccountToken(context.Context, *corev1.Pod, *corev1.ServiceAccountTokenProjection) (string, error) {
+	return "tok", nil
+}
+
+// The token file's mode and owner follow the pod's users as the kubelet's
+// projected volume does (the e2e test "should set ownership and permission
+// when RunAsUser or FsGroup is present"); the fsGroup's group read is added
+// later by setOwnership.
+func TestTokenPayloadOwnership(t *testing.T) {
+	u := func(v int64) *int64 { return &v }
+	sc := func(user *int64) *corev1.SecurityContext { return &corev1.SecurityContext{RunAsUser: user} }
+	tests := []struct {
+		name     string
+		podSC    *corev1.PodSecurityContext
+		init     *corev1.SecurityContext
+		app      *corev1.SecurityContext
+		wantMode int32
+		wantUser *int64
+	}{
+		{name: "no users", wantMode: 0o644},
+		{name: "pod runAsUser", podSC: &corev1.PodSecurityContext{RunAsUser: u(1000)}, wantMode: 0o600, wantUser: u(1000)},
+		{name: "fsGroup only", podSC: &corev1.PodSecurityContext{FSGroup: u(10000)}, wantMode: 0o600},
+		{name: "both", podSC: &corev1.PodSecurityContext{RunAsUser: u(1000), FSGroup: u(10000)}, wantMode: 0o600, wantUser: u(1000)},
+		{name: "container overrides pod, all the same", podSC: &corev1.PodSecurityContext{RunAsUser: u(1)}, init: sc(u(7)), app: sc(u(7)), wantMode: 0o600, wantUser: u(7)},
+		{name: "containers differ", podSC: &corev1.PodSecurityContext{RunAsUser: u(1)}, app: sc(u(7)), wantMode: 0o644},
+		{name: "one container without a user", app: sc(u(7)), init: sc(nil), wantMode: 0o644},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := &corev1.Pod{Spec: corev1.PodSpec{SecurityContext: tc.podSC,
+				InitContainers: []corev1.Container{{Name: "i", SecurityContext: tc.init}},
+				Containers:     []corev1.Container{{Name: "a", SecurityContext: tc.app}}}}
+			p, err := tokenPayload(context.Background(), staticToken{}, pod, &corev1.ServiceAccountTokenProjection{Path: "token"}, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := p["token"]
+			if f.Mode != tc.wantMode || (f.FsUser == nil) != (tc.wantUser == nil) || (f.FsUser != nil && *f.FsUser != *tc.wantUser) {
+				t.Errorf("mode %o user %v, want %o %v", f.Mode, f.FsUser, tc.wantMode, tc.wantUser)
+			}
+		})
+	}
+}
