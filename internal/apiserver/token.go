@@ -17,7 +17,7 @@ import (
 
 // TokenIssuer signs service-account tokens (internal/auth.Tokens).
 type TokenIssuer interface {
-	Issue(ctx context.Context, sa *corev1.ServiceAccount, pod *corev1.Pod, secret *corev1.Secret, audiences []string, expirationSeconds, warnAfter int64) (string, time.Time, error)
+	Issue(ctx context.Context, sa *corev1.ServiceAccount, pod *corev1.Pod, secret *corev1.Secret, node *corev1.Node, audiences []string, expirationSeconds, warnAfter int64) (string, time.Time, error)
 	APIAudiences() []string
 }
 
@@ -113,6 +113,7 @@ func (s *Server) issueToken(ctx context.Context, namespace, name string, req *au
 	}
 	var pod *corev1.Pod
 	var secret *corev1.Secret
+	var node *corev1.Node
 	if ref := req.Spec.BoundObjectRef; ref != nil {
 		gv, _ := schema.ParseGroupVersion(ref.APIVersion)
 		var uid string
@@ -128,6 +129,24 @@ func (s *Server) issueToken(ctx context.Context, namespace, name string, req *au
 				return nil, badRequest("cannot bind token for serviceaccount %q to pod running with different serviceaccount name.", name)
 			}
 			uid = string(pod.UID)
+			// The token names the pod's node too (kube-apiserver's
+			// ServiceAccountTokenPodNodeInfo, on by default); a node that is
+			// gone still gives its name.
+			if pod.Spec.NodeName != "" {
+				node = &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: pod.Spec.NodeName}}
+				nodes, _ := s.reg.Lookup(corev1.SchemeGroupVersion.WithResource("nodes"))
+				if o, err := s.objs.get(ctx, nodes, "", pod.Spec.NodeName); err == nil {
+					node = o.(*corev1.Node)
+				}
+			}
+		case gv.Group == "" && ref.Kind == "Node":
+			res, _ := s.reg.Lookup(corev1.SchemeGroupVersion.WithResource("nodes"))
+			o, err := s.objs.get(ctx, res, "", ref.Name)
+			if err != nil {
+				return nil, err
+			}
+			node = o.(*corev1.Node)
+			uid = string(node.UID)
 		case gv.Group == "" && ref.Kind == "Secret":
 			res, _ := s.reg.Lookup(corev1.SchemeGroupVersion.WithResource("secrets"))
 			o, err := s.objs.get(ctx, res, namespace, ref.Name)
@@ -147,7 +166,7 @@ func (s *Server) issueToken(ctx context.Context, namespace, name string, req *au
 	if pod != nil && exp == extendedTokenSeconds {
 		warnAfter, exp = exp, extendedTokenMax
 	}
-	token, expiry, err := s.cfg.ServiceAccountTokens.Issue(ctx, sa, pod, secret, req.Spec.Audiences, exp, warnAfter)
+	token, expiry, err := s.cfg.ServiceAccountTokens.Issue(ctx, sa, pod, secret, node, req.Spec.Audiences, exp, warnAfter)
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("failed to generate token: %w", err))
 	}

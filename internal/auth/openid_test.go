@@ -44,7 +44,7 @@ func TestOpenIDDiscovery(t *testing.T) {
 	if !set.Keys[0].IsPublic() {
 		t.Fatal("the key set holds a private key")
 	}
-	tok, _, err := tokens.Issue(context.Background(), sa, nil, nil, []string{"oidc-discovery-test"}, 600, 0)
+	tok, _, err := tokens.Issue(context.Background(), sa, nil, nil, nil, []string{"oidc-discovery-test"}, 600, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

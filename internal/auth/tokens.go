@@ -126,7 +126,7 @@ func (t *Tokens) APIAudiences() []string { return t.Audiences }
 // valid for expirationSeconds for audiences (the API audiences if empty);
 // warnAfter (seconds, 0 for none) is the kubernetes.io warnafter claim of
 // extended kubelet tokens. It returns the token and its expiry.
-func (t *Tokens) Issue(ctx context.Context, sa *corev1.ServiceAccount, pod *corev1.Pod, secret *corev1.Secret, audiences []string, expirationSeconds, warnAfter int64) (string, time.Time, error) {
+func (t *Tokens) Issue(ctx context.Context, sa *corev1.ServiceAccount, pod *corev1.Pod, secret *corev1.Secret, node *corev1.Node, audiences []string, expirationSeconds, warnAfter int64) (string, time.Time, error) {
 	if len(audiences) == 0 {
 		audiences = t.Audiences
 	}
@@ -139,7 +139,11 @@ func (t *Tokens) Issue(ctx context.Context, sa *corev1.ServiceAccount, pod *core
 	if secret != nil {
 		isecret = &core.Secret{ObjectMeta: secret.ObjectMeta}
 	}
-	sc, pc, err := serviceaccount.Claims(isa, ipod, isecret, nil, nil, nil, expirationSeconds, warnAfter, audiences, nil)
+	var inode *core.Node
+	if node != nil {
+		inode = &core.Node{ObjectMeta: node.ObjectMeta}
+	}
+	sc, pc, err := serviceaccount.Claims(isa, ipod, isecret, inode, nil, nil, expirationSeconds, warnAfter, audiences, nil)
 	if err != nil {
 		return "", time.Time{}, err
 	}
