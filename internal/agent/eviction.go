@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // emptyDir sizeLimit enforcement, as the kubelet's eviction manager
@@ -23,10 +26,12 @@ import (
 // evictionInterval is the kubelet's eviction monitoring period.
 const evictionInterval = 10 * time.Second
 
-// evictionReason and emptyDirMessageFmt are the kubelet's.
+// evictionReason and the message formats are the kubelet's.
 const (
-	evictionReason     = "Evicted"
-	emptyDirMessageFmt = "Usage of EmptyDir volume %q exceeds the limit %q. "
+	evictionReason           = "Evicted"
+	emptyDirMessageFmt       = "Usage of EmptyDir volume %q exceeds the limit %q. "
+	podEphemeralMessageFmt   = "Pod ephemeral local storage usage exceeds the total limit of containers %s. "
+	containerEphemeralMsgFmt = "Container %s exceeded its local ephemeral storage limit %q. "
 )
 
 func (a *Agent) runEviction(ctx context.Context, interval time.Duration) {
@@ -37,14 +42,14 @@ func (a *Agent) runEviction(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.checkEmptyDirs()
+			a.checkLocalStorage()
 		}
 	}
 }
 
-// checkEmptyDirs asks the worker of every pod over an emptyDir limit to
-// evict it.
-func (a *Agent) checkEmptyDirs() {
+// checkLocalStorage asks the worker of every pod over an emptyDir limit or
+// its ephemeral-storage limits to evict it.
+func (a *Agent) checkLocalStorage() {
 	a.mu.Lock()
 	workers := make([]*podWorker, 0, len(a.workers))
 	for _, w := range a.workers {
@@ -56,7 +61,11 @@ func (a *Agent) checkEmptyDirs() {
 		if err != nil || pod.UID != w.uid || pod.DeletionTimestamp != nil || isTerminal(pod) {
 			continue
 		}
-		if msg := a.emptyDirOverLimit(pod); msg != "" {
+		msg := a.emptyDirOverLimit(pod)
+		if msg == "" {
+			msg = a.ephemeralStorageOverLimit(pod)
+		}
+		if msg != "" {
 			w.requestEviction(msg)
 		}
 	}
@@ -155,4 +164,92 @@ func (w *podWorker) evict(ctx context.Context, pod *corev1.Pod, rt *podRuntime, 
 	pod.Status.Reason = evictionReason
 	pod.Status.Message = msg
 	a.updateStatus(ctx, pod, rt, nil, w.reasons)
+}
+
+// writableLayerReader is the part of the CRI client the ephemeral-storage
+// check needs; a runtime without it (the fake) is not checked.
+type writableLayerReader interface {
+	ListContainers(ctx context.Context, filter *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error)
+	ContainerStatus(ctx context.Context, containerID string) (*runtimeapi.ContainerStatus, error)
+	WritableLayerBytes(ctx context.Context, containerID string) (uint64, error)
+}
+
+// ephemeralStorageOverLimit is the kubelet's podEphemeralStorageLimitEviction
+// and containerEphemeralStorageLimitEviction, in its order: the pod's usage
+// (its containers' writable layers and logs, and its disk-backed emptyDirs)
+// against the sum of its containers' ephemeral-storage limits, then each
+// container's writable layer and logs against its own limit. It returns the
+// kubelet's message, or "".
+func (a *Agent) ephemeralStorageOverLimit(pod *corev1.Pod) string {
+	limits := map[string]resource.Quantity{}
+	var total resource.Quantity
+	for _, c := range pod.Spec.Containers {
+		if q, ok := c.Resources.Limits[corev1.ResourceEphemeralStorage]; ok {
+			limits[c.Name] = q
+			total.Add(q)
+		}
+	}
+	r, ok := a.cfg.Runtime.(writableLayerReader)
+	if len(limits) == 0 || !ok {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cs, err := r.ListContainers(ctx, &runtimeapi.ContainerFilter{
+		State:         &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_RUNNING},
+		LabelSelector: map[string]string{labelPodUID: string(pod.UID)},
+	})
+	if err != nil {
+		return ""
+	}
+	used := map[string]int64{}
+	var podUsed int64
+	for _, c := range cs {
+		n, err := r.WritableLayerBytes(ctx, c.GetId())
+		if err != nil {
+			continue
+		}
+		u := int64(n)
+		if st, err := r.ContainerStatus(ctx, c.GetId()); err == nil && st.GetLogPath() != "" {
+			if fi, err := os.Stat(st.GetLogPath()); err == nil {
+				u += fi.Size()
+			}
+		}
+		used[c.GetMetadata().GetName()] += u
+		podUsed += u
+	}
+	for i := range pod.Spec.Volumes {
+		v := &pod.Spec.Volumes[i]
+		if v.EmptyDir != nil && v.EmptyDir.Medium != corev1.StorageMediumMemory {
+			podUsed += diskUsage(filepath.Join(a.podDir(pod), "volumes", "kubernetes.io~empty-dir", v.Name))
+		}
+	}
+	if podUsed > total.Value() {
+		return fmt.Sprintf(podEphemeralMessageFmt, total.String())
+	}
+	for _, c := range pod.Spec.Containers {
+		if q, ok := limits[c.Name]; ok && used[c.Name] > q.Value() {
+			return fmt.Sprintf(containerEphemeralMsgFmt, c.Name, q.String())
+		}
+	}
+	return ""
+}
+
+// diskUsage is the space the files under dir take, as du counts it.
+func diskUsage(dir string) int64 {
+	var used int64
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			if st, ok := info.Sys().(*syscall.Stat_t); ok {
+				used += st.Blocks * 512
+			} else {
+				used += info.Size()
+			}
+		}
+		return nil
+	})
+	return used
 }

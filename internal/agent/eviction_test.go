@@ -47,11 +47,11 @@ func TestAgentEvictsOverEmptyDirLimit(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "half"), make([]byte, 512<<10), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a.checkEmptyDirs()
+	a.checkLocalStorage()
 	if err := os.WriteFile(filepath.Join(dir, "more"), make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a.checkEmptyDirs()
+	a.checkLocalStorage()
 	want := `Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". `
 	got := w.waitPod(pod, "evicted", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
 	if got.Status.Reason != "Evicted" || got.Status.Message != want {
@@ -64,6 +64,28 @@ func TestAgentEvictsOverEmptyDirLimit(t *testing.T) {
 	if evs := strings.Join(w.events(pod), "\n"); strings.Count(evs, "Evicted:") != 1 {
 		t.Errorf("events:\n%s", evs)
 	}
+}
+
+// A container's writable layer over its ephemeral-storage limit evicts the
+// pod with the kubelet's pod-level message (the pod's limit is the sum of
+// its containers'), checked after the emptyDirs.
+func TestAgentEvictsOverEphemeralStorageLimit(t *testing.T) {
+	w := newWorld(t)
+	a, _ := w.startAgent()
+	p := newTestPod("writer", corev1.RestartPolicyOnFailure)
+	p.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceEphemeralStorage: resource.MustParse("5Mi")}
+	pod := w.createPod(p)
+	c := w.runningContainer(pod.UID, "app")
+	w.rt.SetWritableLayerBytes(c.Id, 4<<20)
+	a.checkLocalStorage()
+	w.rt.SetWritableLayerBytes(c.Id, 10<<20)
+	a.checkLocalStorage()
+	want := "Pod ephemeral local storage usage exceeds the total limit of containers 5Mi. "
+	got := w.waitPod(pod, "evicted", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+	if got.Status.Reason != "Evicted" || got.Status.Message != want {
+		t.Errorf("reason %q message %q, want Evicted %q", got.Status.Reason, got.Status.Message, want)
+	}
+	w.waitEvent(pod, "Evicted: "+want)
 }
 
 // must fails the test on a set-up error.

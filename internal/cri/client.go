@@ -398,3 +398,13 @@ func Code(err error) codes.Code {
 	}
 	return codes.Unknown
 }
+
+// WritableLayerBytes is what the container's writable layer holds, by the
+// runtime's ContainerStats (containerd asks its snapshotter).
+func (c *Client) WritableLayerBytes(ctx context.Context, containerID string) (uint64, error) {
+	resp, err := c.runtime.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: containerID})
+	if err != nil {
+		return 0, fromGRPC(err)
+	}
+	return resp.GetStats().GetWritableLayer().GetUsedBytes().GetValue(), nil
+}

@@ -49,6 +49,58 @@ spec:
 			}
 		})
 
+		t.Run("EphemeralStorageEviction", func(t *testing.T) {
+			t.Parallel()
+			// The conformance test "evicted pods should be terminal": a
+			// container writing past its ephemeral-storage limit into its
+			// writable layer is evicted (containerd reports the layer's
+			// usage every 10 s, the agent checks every 10 s).
+			ns := "sec-evict"
+			s.namespace(t, ns)
+			s.apply(t, fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata: {name: filler, namespace: %s}
+spec:
+  restartPolicy: OnFailure
+  containers:
+  - name: app
+    image: %s
+    command: ["sh", "-c", "dd if=/dev/zero of=/file bs=1M count=10; sleep 3600"]
+    resources: {limits: {ephemeral-storage: 5Mi}}
+`, ns, image))
+			s.waitPod(t, ns, "filler", "{.status.reason}", "Evicted", 60*time.Second)
+			want := "Pod ephemeral local storage usage exceeds the total limit of containers 5Mi. "
+			if got := s.podField(t, ns, "filler", "{.status.phase}/{.status.message}"); got != "Failed/"+want {
+				t.Errorf("status %q, want Failed/%s", got, want)
+			}
+		})
+
+		t.Run("ServiceAccountTokenOwnership", func(t *testing.T) {
+			t.Parallel()
+			// As the kubelet: the token is 0600 and the pod's user's when all
+			// its containers run as one user, plus group read for an fsGroup.
+			ns := "sec-token"
+			s.namespace(t, ns)
+			s.apply(t, fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata: {name: owner, namespace: %s}
+spec:
+  securityContext: {runAsUser: 1000, fsGroup: 10000}
+  containers:
+  - {name: app, image: %s, command: ["sh", "-c", "stat -L -c '%%a %%u %%g' /var/run/secrets/kubernetes.io/serviceaccount/token; sleep 3600"]}
+`, ns, image))
+			s.waitPod(t, ns, "owner", "{.status.phase}", "Running", 60*time.Second)
+			eventually(t, 20*time.Second, func() error {
+				out, _, err := s.kubectl("-n", ns, "logs", "owner")
+				if err != nil || strings.TrimSpace(out) != "640 1000 10000" {
+					return fmt.Errorf("token mode and owner %q (%v), want 640 1000 10000", out, err)
+				}
+				return nil
+			})
+		})
+
 		t.Run("UserGroupsReadOnlyRootCapabilitiesSeccomp", func(t *testing.T) {
 			t.Parallel()
 			ns := "sec-ids"

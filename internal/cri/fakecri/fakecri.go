@@ -123,6 +123,7 @@ type container struct {
 	reason, message     string
 	behaviour           Behaviour
 	exitAt              time.Time // when Behaviour.Exits: when the process ends
+	writableBytes       uint64    // what its writable layer holds (SetWritableLayerBytes)
 }
 
 type image struct {
@@ -1207,4 +1208,30 @@ func (img *image) toCRI() *runtimeapi.Image {
 	}
 	out.Username = img.username
 	return out
+}
+
+// SetWritableLayerBytes sets what the container's writable layer holds, as
+// ContainerStats would report it.
+func (f *Runtime) SetWritableLayerBytes(containerID string, n uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c := f.findContainer(containerID); c != nil {
+		c.writableBytes = n
+	}
+}
+
+// WritableLayerBytes is the container's writable layer usage; ErrNotFound
+// for an unknown ID.
+func (f *Runtime) WritableLayerBytes(ctx context.Context, containerID string) (_ uint64, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	defer f.record(Call{Method: "WritableLayerBytes", ID: containerID}, &err)
+	if err := f.begin(ctx, "WritableLayerBytes"); err != nil {
+		return 0, err
+	}
+	c := f.findContainer(containerID)
+	if c == nil {
+		return 0, errContainerNotFound(containerID)
+	}
+	return c.writableBytes, nil
 }
