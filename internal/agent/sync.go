@@ -290,6 +290,9 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 		}
 		requeue = 100 * time.Millisecond
 	}
+	if d := w.startEphemeral(ctx, pod, rt, acts.sandboxID, sandboxCfg, podIP); d > 0 && d < requeue {
+		requeue = d
+	}
 	for _, st := range acts.start {
 		if ctx.Err() != nil {
 			return time.Second
@@ -512,13 +515,11 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod) (bool, time.
 	if err != nil {
 		return false, time.Second
 	}
-	if err := a.killPod(ctx, pod, rt, &grace); err != nil {
+	if err := w.killPodReporting(ctx, pod, rt, &grace); err != nil {
 		a.log.Warn("stopping pod", "pod", podKey(pod), "err", err)
 		return false, time.Second
 	}
-	if rt2, err := a.runtimeOf(ctx, string(pod.UID)); err == nil {
-		a.updateStatus(ctx, pod, rt2, nil, w.reasons)
-	}
+	w.writeFinalStatus(ctx, pod)
 	if err := a.cleanupRuntime(ctx, string(pod.UID)); err != nil {
 		return false, time.Second
 	}
