@@ -55,7 +55,10 @@ type ServerConfig struct {
 	ImagePullCredentialsVerificationPolicy string
 	ServiceCIDR                            string
 	ClusterCIDR                            string
-	Log                                    *slog.Logger
+	// KubeletPort is the node agent's endpoint port; 0 picks a free one
+	// (several servers can share a machine).
+	KubeletPort int
+	Log         *slog.Logger
 }
 
 // KubeconfigPath is where the admin kubeconfig is written once ready.
@@ -241,7 +244,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 			ContainerRuntimeEndpoint: cfg.ContainerRuntimeEndpoint, ClusterCIDR: cfg.ClusterCIDR, ClusterDNS: []string{dnsIP.String()},
 			RegistryCAs: cfg.RegistryCAs, ImagePullCredentialsVerificationPolicy: cfg.ImagePullCredentialsVerificationPolicy,
 			KubeletServing:  func(h []string) (tls.Certificate, error) { return bundle.IssueServing(cfg.NodeName, h) },
-			KubeletClientCA: bundle.CAPool(), Log: cfg.Log}, client)
+			KubeletClientCA: bundle.CAPool(), KubeletPort: cfg.KubeletPort, Log: cfg.Log}, client)
 		if err != nil {
 			cancel()
 			wg.Wait()
