@@ -449,7 +449,11 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 		a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, criTimeout)
+	// Creating and starting are not cancelled by a deletion that arrives
+	// meanwhile (the kill then stops the container): a start cut short
+	// leaves a StartError ("context canceled") as the container's last
+	// state, which a kubelet never reports.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), criTimeout)
 	defer cancel()
 	id, err := a.cfg.Runtime.CreateContainer(cctx, sandboxID, cfg, sandboxCfg)
 	if err != nil {
