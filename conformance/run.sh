@@ -127,10 +127,17 @@ CGO_ENABLED=0 "$OUT/conformance-images" -registry "$REGISTRY" -repo-list "$WORK/
 images_build="$(($(date +%s) - t0))s"
 log "images built and pushed in $images_build"
 
-# 4. A fresh berth server with its own data dir and pod network.
+# 4. A fresh berth server with its own data dir, pod network and Service
+# range (a Service range another server on this machine shares would
+# route this run's ClusterIPs, DNS among them, to that server). Its
+# kubelet endpoint is on the kubelet's port, 10250, when that is free: the
+# suite reaches the kubelet's /pods as nodes/NODE:10250/proxy/pods.
 n=$((RANDOM % 250))
 gateway=10.202.$n.1
-"$BERTH" server --data-dir "$WORK/data" --listen 127.0.0.1:0 --cluster-cidr "10.202.$n.0/24" >"$WORK/berth.log" 2>&1 &
+kubelet_port=0
+ss -Hltn "sport = :10250" | grep -q . || kubelet_port=10250
+"$BERTH" server --data-dir "$WORK/data" --listen 127.0.0.1:0 --cluster-cidr "10.202.$n.0/24" \
+	--service-cidr "10.203.$n.0/24" --kubelet-port "$kubelet_port" >"$WORK/berth.log" 2>&1 &
 berth_pid=$!
 for _ in $(seq 1 600); do
 	[ -s "$WORK/data/kubeconfig" ] && break

@@ -224,6 +224,21 @@ func run(o options, stdout io.Writer) error {
 		total.passed+total.failed+total.envFailed, total.passed, total.failed, total.envFailed, total.skipped)
 	fmt.Fprint(stdout, table.String())
 
+	date := started.UTC().Format("2006-01-02")
+	if o.partial {
+		// A focused rerun after a full run keeps the full run's results
+		// and adds its own in the section for reruns.
+		if old, err := os.ReadFile(o.out); err == nil && strings.Contains(string(old), fullRunHeading) {
+			doc := strings.TrimRight(string(old), "\n") + "\n"
+			if !strings.Contains(doc, rerunsHeading) {
+				doc += "\n" + rerunsHeading + "\n\n" + rerunsIntro + "\n"
+			}
+			var sec strings.Builder
+			fmt.Fprintf(&sec, "\n### Focused rerun of %s\n\n", date)
+			writeResults(&sec, o, "####", runTime, table.String(), total, fails)
+			return os.WriteFile(o.out, []byte(doc+sec.String()), 0o644)
+		}
+	}
 	var md strings.Builder
 	if o.intro != "" {
 		intro, err := os.ReadFile(o.intro)
@@ -233,45 +248,56 @@ func run(o options, stdout io.Writer) error {
 		md.Write(intro)
 		md.WriteString("\n")
 	}
-	date := started.UTC().Format("2006-01-02")
 	if o.partial {
 		fmt.Fprintf(&md, "## Results: PARTIAL run of %s\n\n", date)
 		fmt.Fprintf(&md, "**This is a partial run**: only the areas matching the focus below ran, not the whole node selection. The figures say nothing about the other areas.\n\n")
 	} else {
-		fmt.Fprintf(&md, "## Results: run of %s\n\n", date)
+		fmt.Fprintf(&md, "%s%s\n\n", fullRunHeading, date)
 	}
-	fmt.Fprintf(&md, "- Suite: `k8s.io/kubernetes/test/e2e` %s, against a fresh `berth server` on this machine\n", o.version)
-	fmt.Fprintf(&md, "- Focus: `%s`\n- Skip: `%s`\n", o.focus, o.skip)
-	fmt.Fprintf(&md, "- Suite run time: %v\n", runTime.Round(time.Second))
+	writeResults(&md, o, "###", runTime, table.String(), total, fails)
+	return os.WriteFile(o.out, []byte(md.String()), 0o644)
+}
+
+const (
+	fullRunHeading = "## Results: run of "
+	rerunsHeading  = "## Focused reruns after the full run"
+	rerunsIntro    = "Each focused rerun (`make conformance FOCUS=...`) after the full run above adds its results here; the table above stays the full run's. A rerun tests the berth of its own commit, so a test listed above as failing and passing here was fixed after the full run."
+)
+
+// writeResults writes a run's facts, table and failures; level is the
+// heading level of the failure lists.
+func writeResults(md *strings.Builder, o options, level string, runTime time.Duration, table string, total counts, fails []failure) {
+	fmt.Fprintf(md, "- Suite: `k8s.io/kubernetes/test/e2e` %s, against a fresh `berth server` on this machine\n", o.version)
+	fmt.Fprintf(md, "- Focus: `%s`\n- Skip: `%s`\n", o.focus, o.skip)
+	fmt.Fprintf(md, "- Suite run time: %v\n", runTime.Round(time.Second))
 	if o.suiteBuild != "" {
-		fmt.Fprintf(&md, "- Building the suite: %s\n", o.suiteBuild)
+		fmt.Fprintf(md, "- Building the suite: %s\n", o.suiteBuild)
 	}
 	if o.imagesBuild != "" {
-		fmt.Fprintf(&md, "- Building and pushing the test images: %s\n", o.imagesBuild)
+		fmt.Fprintf(md, "- Building and pushing the test images: %s\n", o.imagesBuild)
 	}
-	fmt.Fprintf(&md, "\n%s\n", table.String())
+	fmt.Fprintf(md, "\n%s\n", table)
 
-	fmt.Fprintf(&md, "### Failures of berth (%d)\n\n", total.failed)
+	fmt.Fprintf(md, "%s Failures of berth (%d)\n\n", level, total.failed)
 	n := 0
 	for _, f := range fails {
 		if f.cause == "" {
 			n++
-			fmt.Fprintf(&md, "%d. `%s`  \n   %s\n", n, f.name, f.first)
+			fmt.Fprintf(md, "%d. `%s`  \n   %s\n", n, f.name, f.first)
 		}
 	}
 	if n == 0 {
 		md.WriteString("None.\n")
 	}
-	fmt.Fprintf(&md, "\n### Failures caused by this environment (%d)\n\n", total.envFailed)
+	fmt.Fprintf(md, "\n%s Failures caused by this environment (%d)\n\n", level, total.envFailed)
 	n = 0
 	for _, f := range fails {
 		if f.cause != "" {
 			n++
-			fmt.Fprintf(&md, "%d. `%s`  \n   %s  \n   Cause: %s\n", n, f.name, f.first, f.cause)
+			fmt.Fprintf(md, "%d. `%s`  \n   %s  \n   Cause: %s\n", n, f.name, f.first, f.cause)
 		}
 	}
 	if n == 0 {
 		md.WriteString("None.\n")
 	}
-	return os.WriteFile(o.out, []byte(md.String()), 0o644)
 }

@@ -187,6 +187,9 @@ func (a *Agent) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.
 	for k, v := range killAnnotations(pod, c) {
 		cfg.Annotations[k] = v
 	}
+	if err := a.targetNamespaces(ctx, pod, c, cfg); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 

@@ -50,6 +50,7 @@ func (a *Agent) updateStatus(ctx context.Context, pod *corev1.Pod, rt *podRuntim
 	}
 	st.InitContainerStatuses = a.containerStatuses(ctx, pod, pod.Spec.InitContainers, rt, sandboxID, reasons, "PodInitializing", old.InitContainerStatuses)
 	st.ContainerStatuses = a.containerStatuses(ctx, pod, pod.Spec.Containers, rt, sandboxID, reasons, defaultWaiting, old.ContainerStatuses)
+	st.EphemeralContainerStatuses = a.ephemeralStatuses(ctx, pod, rt, sandboxID, reasons, old.EphemeralContainerStatuses)
 	st.Phase = podPhase(pod, st.InitContainerStatuses, st.ContainerStatuses)
 	if isTerminal(pod) {
 		st.Phase = old.Phase // phases never leave Succeeded/Failed

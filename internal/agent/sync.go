@@ -325,6 +325,9 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 		}
 		requeue = 100 * time.Millisecond
 	}
+	if d := w.startEphemeral(ctx, pod, rt, acts.sandboxID, sandboxCfg, podIP); d > 0 && d < requeue {
+		requeue = d
+	}
 	for _, st := range acts.start {
 		if ctx.Err() != nil {
 			return time.Second
@@ -523,7 +526,11 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 		a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, criTimeout)
+	// Creating and starting are not cancelled by a deletion that arrives
+	// meanwhile (the kill then stops the container): a start cut short
+	// leaves a StartError ("context canceled") as the container's last
+	// state, which a kubelet never reports.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), criTimeout)
 	defer cancel()
 	id, err := a.cfg.Runtime.CreateContainer(cctx, sandboxID, cfg, sandboxCfg)
 	if err != nil {
@@ -594,13 +601,11 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod) (bool, time.
 	if err != nil {
 		return false, time.Second
 	}
-	if err := a.killPod(ctx, pod, rt, &grace); err != nil {
+	if err := w.killPodReporting(ctx, pod, rt, &grace); err != nil {
 		a.log.Warn("stopping pod", "pod", podKey(pod), "err", err)
 		return false, time.Second
 	}
-	if rt2, err := a.runtimeOf(ctx, string(pod.UID)); err == nil {
-		a.updateStatus(ctx, pod, rt2, nil, w.reasons)
-	}
+	w.writeFinalStatus(ctx, pod)
 	if err := a.cleanupRuntime(ctx, string(pod.UID)); err != nil {
 		return false, time.Second
 	}

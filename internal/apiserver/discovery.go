@@ -13,16 +13,17 @@ var allVerbs = metav1.Verbs{"create", "delete", "deletecollection", "get", "list
 
 // subresourceVerbs says what each subresource answers to.
 var subresourceVerbs = map[string]metav1.Verbs{
-	"status":      {"get", "patch", "update"},
-	"scale":       {"get", "patch", "update"},
-	"binding":     {"create"},
-	"token":       {"create"},
-	"finalize":    {"update"},
-	"log":         {"get"},
-	"exec":        {"create", "get"},
-	"attach":      {"create", "get"},
-	"portforward": {"create", "get"},
-	"proxy":       {"create", "delete", "get", "patch", "update"},
+	"status":              {"get", "patch", "update"},
+	"ephemeralcontainers": {"get", "patch", "update"},
+	"scale":               {"get", "patch", "update"},
+	"binding":             {"create"},
+	"token":               {"create"},
+	"finalize":            {"update"},
+	"log":                 {"get"},
+	"exec":                {"create", "get"},
+	"attach":              {"create", "get"},
+	"portforward":         {"create", "get"},
+	"proxy":               {"create", "delete", "get", "patch", "update"},
 }
 
 func resourceVerbs(r *registry.Resource) metav1.Verbs {

@@ -19,6 +19,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/httpstream/wsstream"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/proxy"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/klog/v2"
@@ -351,7 +353,23 @@ func (s *Server) proxyLog(w http.ResponseWriter, r *http.Request, loc *url.URL, 
 		writeError(w, kubeletError(resp, podName))
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain")
+	if wsstream.IsWebSocketRequest(r) {
+		// As kube-apiserver streams pods/log to a WebSocket client: the
+		// body in binary (binary.k8s.io, or no subprotocol) or base64
+		// (base64.binary.k8s.io) messages, with pings.
+		rd := wsstream.NewReaderWithLogger(proxyLogger(s.log), &dataThenErr{r: resp.Body}, true, wsstream.NewDefaultReaderProtocols())
+		if err := rd.Copy(w, r); err != nil && r.Context().Err() == nil {
+			s.log.Debug("log stream over WebSocket ended", "pod", podName, "err", err)
+		}
+		return
+	}
+	// Logs are text/plain; nodes/proxy passes the kubelet's type on
+	// (/pods is JSON).
+	ct := resp.Header.Get("Content-Type")
+	if ct == "" {
+		ct = "text/plain"
+	}
+	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
 	if flusher != nil {
@@ -462,23 +480,55 @@ func (h debugHandler) WithGroup(name string) slog.Handler {
 }
 
 // serveNodesProxy answers GET nodes/NAME/proxy/PATH from the node agent's
-// endpoint. Only berth's own read-only paths are proxied (the node's pull
-// records for `berth explain`), not the whole kubelet API.
+// endpoint. Only read-only paths are proxied: the kubelet's /pods and
+// berth's own records for `berth explain` (berth/...), not the whole
+// kubelet API. NAME may carry the kubelet's port (NAME:PORT, or
+// https:NAME:PORT) as kube-apiserver accepts it; another port than the
+// node's kubelet endpoint is not proxied.
 func (s *Server) serveNodesProxy(w http.ResponseWriter, r *http.Request, info requestInfo) {
 	if r.Method != http.MethodGet {
 		writeError(w, methodNotSupported(schema.GroupResource{Resource: "nodes/proxy"}, strings.ToLower(r.Method)))
 		return
 	}
-	if !strings.HasPrefix(info.proxyPath, "berth/") {
+	if !strings.HasPrefix(info.proxyPath, "berth/") && info.proxyPath != "pods" && info.proxyPath != "pods/" {
 		writeError(w, &statusErr{code: http.StatusForbidden, reason: metav1.StatusReasonForbidden,
-			msg: "nodes/proxy serves only berth's own paths (berth/...) on this API server"})
+			msg: "nodes/proxy serves only the kubelet's pods and berth's own paths (berth/...) on this API server"})
 		return
 	}
-	host, err := s.kubeletHost(r, info.name)
+	scheme, name, port, ok := utilnet.SplitSchemeNamePort(info.name)
+	if !ok || (scheme != "" && scheme != "https") {
+		writeError(w, badRequest("invalid node request %q", info.name))
+		return
+	}
+	host, err := s.kubeletHost(r, name)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	if _, kport, _ := net.SplitHostPort(host); port != "" && port != kport {
+		writeError(w, &statusErr{code: http.StatusServiceUnavailable, reason: metav1.StatusReasonServiceUnavailable,
+			msg: fmt.Sprintf("nodes/proxy reaches only node %q's kubelet endpoint (port %s), not port %s", name, kport, port)})
+		return
+	}
 	loc := &url.URL{Scheme: "https", Host: host, Path: "/" + info.proxyPath, RawQuery: r.URL.RawQuery}
 	s.proxyLog(w, r, loc, info.name)
+}
+
+// dataThenErr returns data and an error in separate Reads: wsstream's
+// copy drops the bytes of a Read that also returns io.EOF, which an HTTP
+// body with a known length does on its last Read.
+type dataThenErr struct {
+	r   io.Reader
+	err error
+}
+
+func (d *dataThenErr) Read(p []byte) (int, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
+	n, err := d.r.Read(p)
+	if n > 0 && err != nil {
+		d.err, err = err, nil
+	}
+	return n, err
 }

@@ -95,6 +95,9 @@ func (k *fakeKubelet) serve(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "second")
 	case r.URL.Path == "/containerLogs/ns/web/app", r.URL.Path == "/containerLogs/ns/single/only":
 		fmt.Fprintf(w, "log of app, query %s\n", r.URL.RawQuery)
+	case r.URL.Path == "/pods":
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[{"metadata":{"name":"web","namespace":"ns"}}]}`)
 	case r.URL.Path == "/containerLogs/ns/web/sidecar":
 		http.Error(w, `container "sidecar" in pod "web" is waiting to start: ContainerCreating`, http.StatusBadRequest)
 	case r.URL.Path == "/containerLogs/ns/web/gone":
@@ -492,5 +495,34 @@ func TestPortForwardProxy(t *testing.T) {
 	}
 	if r := env.kubelet.last("/portForward/"); r == nil || r.URL.Path != "/portForward/ns/web" {
 		t.Errorf("kubelet port-forward request %v", r)
+	}
+}
+
+// TestNodesProxyPods: nodes/NAME/proxy/pods reaches the kubelet's /pods,
+// also as NAME:PORT with the kubelet's port, and passes its JSON on;
+// another port, or another path, is not proxied.
+func TestNodesProxyPods(t *testing.T) {
+	env := startProxyEnv(t, true)
+	ctx := context.Background()
+	rc := env.client.CoreV1().RESTClient()
+	port := strconv.Itoa(int(env.kubelet.port()))
+	for _, name := range []string{"node-1", "node-1:" + port, "https:node-1:" + port} {
+		var list corev1.PodList
+		if err := rc.Get().Resource("nodes").Name(name).SubResource("proxy").Suffix("pods").Do(ctx).Into(&list); err != nil {
+			t.Fatalf("nodes/%s/proxy/pods: %v", name, err)
+		}
+		if len(list.Items) != 1 || list.Items[0].Name != "web" {
+			t.Errorf("nodes/%s/proxy/pods = %+v", name, list)
+		}
+	}
+	for _, tt := range []struct {
+		name, suffix string
+		code         int
+	}{{"node-1:1", "pods", 503}, {"node-1", "configz", 403}} {
+		var code int
+		rc.Get().Resource("nodes").Name(tt.name).SubResource("proxy").Suffix(tt.suffix).Do(ctx).StatusCode(&code)
+		if code != tt.code {
+			t.Errorf("nodes/%s/proxy/%s: %d, want %d", tt.name, tt.suffix, code, tt.code)
+		}
 	}
 }

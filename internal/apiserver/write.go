@@ -320,6 +320,8 @@ func (s *Server) applyUpdate(ctx context.Context, info requestInfo, opts *writeO
 		if res.PrepareForStatusUpdate != nil {
 			res.PrepareForStatusUpdate(desired, current)
 		}
+	case "ephemeralcontainers":
+		prepareEphemeralContainersUpdate(desired, current)
 	case "finalize":
 		// Only spec.finalizers of a namespace change here.
 		ns, cur := desired.(*corev1.Namespace), current.(*corev1.Namespace)
@@ -346,6 +348,8 @@ func (s *Server) applyUpdate(ctx context.Context, info requestInfo, opts *writeO
 	var errs field.ErrorList
 	if info.subresource == "status" && res.ValidateStatusUpdate != nil {
 		errs = res.ValidateStatusUpdate(desired, current)
+	} else if info.subresource == "ephemeralcontainers" {
+		errs = validateEphemeralContainersUpdate(desired, current)
 	} else if info.subresource == "" && res.ValidateUpdate != nil {
 		errs = res.ValidateUpdate(desired, current)
 	}
@@ -373,8 +377,12 @@ func (s *Server) applyUpdate(ctx context.Context, info requestInfo, opts *writeO
 	if opts.dryRun {
 		return desired, nil
 	}
-	// Deletion completes when the last finalizer is removed.
-	if dm.GetDeletionTimestamp() != nil && len(dm.GetFinalizers()) == 0 && !hasNamespaceFinalizers(desired) {
+	// Deletion completes when the last finalizer is removed, unless a
+	// grace period runs (a pod its node is stopping: its status writes
+	// must not remove it; the node deletes it with grace 0 when done), as
+	// the generic registry's shouldDeleteDuringUpdate.
+	if dm.GetDeletionTimestamp() != nil && len(dm.GetFinalizers()) == 0 && !hasNamespaceFinalizers(desired) &&
+		(cm.GetDeletionGracePeriodSeconds() == nil || *cm.GetDeletionGracePeriodSeconds() == 0) {
 		return s.objs.remove(ctx, res, cm.GetNamespace(), cm.GetName(), revisionOf(current))
 	}
 	updated, stored, err := s.objs.updateStored(ctx, res, desired, revisionOf(current))

@@ -230,7 +230,8 @@ func startAgent(ctx context.Context, cfg AgentConfig, client kubernetes.Interfac
 				return nil, err
 			}
 			ks, err := agentserver.New(agentserver.Config{Runtime: crt, Pods: agentserver.PodGetterFunc(a.GetPod),
-				Listener: kubeletLn, TLS: kubeletTLS, Log: cfg.Log, DataDir: agentDir, Authorizer: authz, NodeName: cfg.NodeName})
+				Listener: kubeletLn, TLS: kubeletTLS, Log: cfg.Log, DataDir: agentDir, Authorizer: authz, NodeName: cfg.NodeName,
+				ListPods: a.ListPods})
 			if err != nil {
 				return nil, err
 			}

@@ -61,7 +61,10 @@ type ServerConfig struct {
 	ImagePullCredentialsVerificationPolicy string
 	ServiceCIDR                            string
 	ClusterCIDR                            string
-	Log                                    *slog.Logger
+	// KubeletPort is the node agent's endpoint port; 0 picks a free one
+	// (several servers can share a machine).
+	KubeletPort int
+	Log         *slog.Logger
 }
 
 // trimAfter is how long after ready berth returns the heap that start-up
@@ -121,7 +124,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	agentCfg := AgentConfig{DataDir: cfg.DataDir, NodeName: cfg.NodeName,
 		ContainerRuntimeEndpoint: cfg.ContainerRuntimeEndpoint, ClusterCIDR: cfg.ClusterCIDR, ClusterDNS: []string{dnsIP.String()},
 		RegistryCAs: cfg.RegistryCAs, OCIRuntime: cfg.OCIRuntime, ImagePullCredentialsVerificationPolicy: cfg.ImagePullCredentialsVerificationPolicy,
-		Log: cfg.Log}
+		KubeletPort: cfg.KubeletPort, Log: cfg.Log}
 	var rt *runtimeChild
 	if !cfg.DisableAgent && cfg.ContainerRuntimeEndpoint == "" {
 		if rt, err = startRuntime(ctx, agentCfg); err != nil {

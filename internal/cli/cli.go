@@ -78,6 +78,7 @@ SIGTERM or SIGINT stops it cleanly; the same --data-dir brings every object back
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane only, without the node agent")
 	f.StringVar(&cfg.ServiceCIDR, "service-cidr", "10.96.0.0/12", "range Service ClusterIPs are allocated from")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "range pod IPs are allocated from")
+	f.IntVar(&cfg.KubeletPort, "kubelet-port", 0, "port of the node agent's kubelet endpoint (the kubelet's --port, 10250 on Kubernetes); 0 picks a free one")
 	f.StringVar(&cfg.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "use this CRI endpoint (e.g. unix:///run/containerd/containerd.sock) instead of starting containerd")
 	f.StringToStringVar(&cfg.RegistryCAs, "registry-ca", nil, "trust a CA for an HTTPS registry: HOST=CA_FILE (repeatable), e.g. harbor.example.com=/etc/ssl/harbor-ca.pem")
 	f.StringVar(&cfg.OCIRuntime, "oci-runtime", ociRuntimeDefault(), ociRuntimeUsage)

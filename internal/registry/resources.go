@@ -103,7 +103,7 @@ func pods() *Resource {
 	return &Resource{
 		GroupVersion: coreV1, Name: "pods", SingularName: "pod", Kind: "Pod", Namespaced: true,
 		ShortNames: []string{"po"}, Categories: []string{"all"},
-		Subresources: []string{"status", "binding", "log", "exec", "attach", "portforward", "proxy"},
+		Subresources: []string{"status", "binding", "ephemeralcontainers", "log", "exec", "attach", "portforward", "proxy"},
 		New:          func() runtime.Object { return &corev1.Pod{} },
 		NewList:      func() runtime.Object { return &corev1.PodList{} },
 		PrepareForCreate: func(obj runtime.Object) {

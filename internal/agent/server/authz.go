@@ -48,9 +48,9 @@ func withAuthorization(h http.Handler, authz authorizer.UnconditionalAuthorizer,
 
 // requestAttributes maps a request as the kubelet does: verb from the
 // method, resource nodes/NAME. Every path berth serves (containerLogs,
-// exec, attach, portForward, berth's explain records) is the kubelet's
-// default subresource, proxy; berth serves no stats, metrics, logs,
-// checkpoint, pods or configz paths.
+// exec, attach, portForward, pods, berth's explain records) is the
+// kubelet's default subresource, proxy; berth serves no stats, metrics,
+// logs, checkpoint or configz paths.
 func requestAttributes(u user.Info, r *http.Request, nodeName string) authorizer.AttributesRecord {
 	verb := ""
 	switch r.Method {

@@ -6,6 +6,7 @@
 //	GET|POST /exec/{namespace}/{pod}[/{uid}]/{container}?command=…&input&output&error&tty
 //	GET|POST /attach/{namespace}/{pod}[/{uid}]/{container}?input&output&error&tty
 //	GET|POST /portForward/{namespace}/{pod}[/{uid}][?port=…]
+//	GET      /pods                                     (the pods bound to this node, a v1 PodList)
 //	GET      /healthz
 //	GET      /berth/pullrecords/{podUID}/{container}   (berth explain pull)
 //	GET      /berth/hookrecords/{podUID}/{container}   (berth explain hooks)
@@ -77,7 +78,10 @@ type Config struct {
 	// cluster CA signed.
 	Authorizer authorizer.UnconditionalAuthorizer
 	NodeName   string
-	Log        *slog.Logger
+	// ListPods, when set, serves GET /pods: the pods bound to this node,
+	// as a v1 PodList (the kubelet's /pods).
+	ListPods func() ([]*corev1.Pod, error)
+	Log      *slog.Logger
 }
 
 // Server is the endpoint. Create it with New and start it with Run.
@@ -121,6 +125,9 @@ func New(cfg Config) (*Server, error) {
 	s := newServer(cfg.Runtime, cfg.Pods, cfg.Log)
 	s.ln, s.tls = cfg.Listener, tc
 	s.dataDir = cfg.DataDir
+	if cfg.ListPods != nil {
+		s.handler = withPods(s.handler, cfg.ListPods)
+	}
 	if cfg.Authorizer != nil {
 		s.handler = withAuthorization(s.handler, cfg.Authorizer, cfg.NodeName)
 	}
