@@ -75,7 +75,11 @@ type Agent struct {
 	// allocatable for resourceFieldRef); see env.go.
 	services       listerscorev1.ServiceLister
 	servicesSynced cache.InformerSynced
-	nodes          listerscorev1.NodeLister
+	// servicesDone is servicesSynced as a channel, waited for before the
+	// first sync: a container created before the Services are known would
+	// fail with CreateContainerConfigError until they are.
+	servicesDone cache.DoneChecker
+	nodes        listerscorev1.NodeLister
 
 	// images caches each image's user and ENV by image ID.
 	images imageConfigCache
@@ -237,7 +241,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	stopEnvInformers := a.startEnvInformers(ctx)
 	defer stopEnvInformers()
 	// WaitFor, not WaitForCacheSync: no 100 ms polling before the node is ready.
-	if !cache.WaitFor(ctx, "", podInformer.Informer().HasSyncedChecker()) {
+	if !cache.WaitFor(ctx, "", podInformer.Informer().HasSyncedChecker(), a.servicesDone) {
 		return nil
 	}
 	var wg sync.WaitGroup

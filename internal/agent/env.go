@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
 )
 
 // startEnvInformers starts the Service and Node informers the container
@@ -28,7 +29,7 @@ import (
 func (a *Agent) startEnvInformers(ctx context.Context) (shutdown func()) {
 	f := informers.NewSharedInformerFactory(a.cfg.Client, 0)
 	svc := f.Core().V1().Services()
-	a.services, a.servicesSynced = svc.Lister(), svc.Informer().HasSynced
+	a.services, a.servicesSynced, a.servicesDone = svc.Lister(), svc.Informer().HasSynced, svc.Informer().HasSyncedChecker()
 	own := informers.NewSharedInformerFactoryWithOptions(a.cfg.Client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector(metav1.ObjectNameField, a.cfg.NodeName).String()
 	}))
@@ -50,6 +51,14 @@ func (a *Agent) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Con
 	}
 	if pod.Spec.HostNetwork {
 		in.PodIPs = in.NodeIPs
+	}
+	if a.servicesDone != nil && !a.servicesSynced() {
+		// The first pods of a start can get here before the Services'
+		// first list: wait for it a little rather than fail the container
+		// with the kubelet's "services have not yet been read" error.
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cache.WaitFor(wctx, "services", a.servicesDone)
+		cancel()
 	}
 	if a.services != nil && a.servicesSynced != nil && a.servicesSynced() {
 		in.ServicesSynced = true
