@@ -105,12 +105,11 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 		writeError(w, err)
 		return
 	}
-	// The watch cache bounds what a slow watcher holds (it closes one that
-	// falls behind); a store watch needs the server's own bounded queue.
-	events := stored
-	if _, cached := s.cfg.Store.(cachedStore); !cached {
-		events = s.watchQueue(ctx, cancel, stored, r.URL.Path)
-	}
+	// Every watch goes through the server's bounded queue: the watch cache
+	// bounds what a slow watcher holds, but only the queue notices a client
+	// that stopped reading (a write to it can block for good on HTTP/2
+	// flow control) and ends its watch.
+	events := s.watchQueue(ctx, cancel, stored, r.URL.Path)
 	rc := http.NewResponseController(w)
 	flusher, _ := w.(http.Flusher)
 	if out == outProtobuf {

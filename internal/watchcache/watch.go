@@ -2,6 +2,7 @@ package watchcache
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/storage"
@@ -23,9 +24,10 @@ func (c *Cache) dropLocked(w *watcher) {
 
 // Watch streams changes to keys with the prefix strictly after
 // fromRevision (0: from the newest revision on), replaying the cache's
-// history first. A fromRevision older than the history yields one
-// EventError carrying a *storage.CompactedError (Kubernetes: 410 Gone, "too
-// old resource version"). A watcher that falls watcherBuffer events behind
+// history first. A fromRevision older than the history is watched on the
+// store, which replays it from its own history or, once compacted, yields
+// one EventError wrapping storage.ErrCompacted (Kubernetes: 410 Gone,
+// "too old resource version"). A watcher that falls watcherBuffer events behind
 // is closed without an error, as kube-apiserver closes one: its client
 // watches again from the last revision it saw.
 func (c *Cache) Watch(ctx context.Context, prefix string, fromRevision int64) (<-chan storage.Event, error) {
@@ -49,11 +51,17 @@ func (c *Cache) Watch(ctx context.Context, prefix string, fromRevision int64) (<
 	out := make(chan storage.Event, 100)
 	c.mu.Lock()
 	if fromRevision < c.floor {
+		// Older than the cache's history (a revision from before berth
+		// restarted, or one the history has dropped): the store still has
+		// it unless compacted, and answers with 410 Gone if it is.
 		floor := c.floor
 		c.mu.Unlock()
-		out <- storage.Event{Type: storage.EventError, Err: &storage.CompactedError{Requested: fromRevision, Oldest: floor}}
 		close(out)
-		return out, nil
+		in, err := c.store.Watch(ctx, prefix, fromRevision)
+		if err != nil {
+			return nil, err
+		}
+		return compactedFrom(ctx, in, fromRevision, floor), nil
 	}
 	var replay []*storage.Event
 	for _, ev := range c.history {
@@ -104,4 +112,30 @@ func (c *Cache) serve(ctx context.Context, w *watcher, replay []*storage.Event, 
 			return
 		}
 	}
+}
+
+// compactedFrom forwards a store's watch, giving its ErrCompacted the
+// oldest revision the cache can serve, for Kubernetes' message "too old
+// resource version: N (M)".
+func compactedFrom(ctx context.Context, in <-chan storage.Event, requested, oldest int64) <-chan storage.Event {
+	out := make(chan storage.Event, cap(in))
+	go func() {
+		defer close(out)
+		defer func() {
+			for range in { // until the store's watch sees ctx end
+			}
+		}()
+		for ev := range in {
+			var ce *storage.CompactedError
+			if ev.Type == storage.EventError && errors.Is(ev.Err, storage.ErrCompacted) && !errors.As(ev.Err, &ce) {
+				ev.Err = &storage.CompactedError{Requested: requested, Oldest: oldest}
+			}
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
 }
