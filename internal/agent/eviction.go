@@ -88,15 +88,19 @@ func (a *Agent) emptyDirOverLimit(pod *corev1.Pod) string {
 	return ""
 }
 
-// diskUsageOver reports whether the space the files under dir take (as
-// du counts it: allocated blocks, hard links once) exceeds limit. The walk
-// stops as soon as it does, so a huge volume costs no more than its limit
-// in work.
-func diskUsageOver(dir string, limit int64) bool {
+// diskUsageOver reports whether the space the files under dir take
+// exceeds limit.
+func diskUsageOver(dir string, limit int64) bool { return diskUsage(dir, limit) > limit }
+
+// diskUsage is the space the files under dir take, as du counts it
+// (allocated blocks, hard links once). The walk stops once the total
+// exceeds stopAbove (≤ 0: never), so a huge volume costs no more than the
+// limit it is checked against.
+func diskUsage(dir string, stopAbove int64) int64 {
 	var used int64
 	seen := map[uint64]bool{}
 	over := errors.New("over")
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return nil // vanished meanwhile, or unreadable: not counted
 		}
@@ -116,12 +120,12 @@ func diskUsageOver(dir string, limit int64) bool {
 			}
 			used += st.Blocks * 512
 		}
-		if used > limit {
+		if stopAbove > 0 && used > stopAbove {
 			return over
 		}
 		return nil
 	})
-	return errors.Is(err, over)
+	return used
 }
 
 // requestEviction has the worker evict its pod at its next sync.
@@ -221,7 +225,7 @@ func (a *Agent) ephemeralStorageOverLimit(pod *corev1.Pod) string {
 	for i := range pod.Spec.Volumes {
 		v := &pod.Spec.Volumes[i]
 		if v.EmptyDir != nil && v.EmptyDir.Medium != corev1.StorageMediumMemory {
-			podUsed += diskUsage(filepath.Join(a.podDir(pod), "volumes", "kubernetes.io~empty-dir", v.Name))
+			podUsed += diskUsage(filepath.Join(a.podDir(pod), "volumes", "kubernetes.io~empty-dir", v.Name), 0)
 		}
 	}
 	if podUsed > total.Value() {
@@ -233,23 +237,4 @@ func (a *Agent) ephemeralStorageOverLimit(pod *corev1.Pod) string {
 		}
 	}
 	return ""
-}
-
-// diskUsage is the space the files under dir take, as du counts it.
-func diskUsage(dir string) int64 {
-	var used int64
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		if info, err := d.Info(); err == nil {
-			if st, ok := info.Sys().(*syscall.Stat_t); ok {
-				used += st.Blocks * 512
-			} else {
-				used += info.Size()
-			}
-		}
-		return nil
-	})
-	return used
 }

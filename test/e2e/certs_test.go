@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"github.com/berth-dev/berth/internal/testutil/ci"
 	"math/big"
 	"net"
 	"os"
@@ -93,7 +94,7 @@ func TestCerts(t *testing.T) {
 func TestCertsAgentExpiredIdentity(t *testing.T) {
 	t.Parallel()
 	if skipReason != "" {
-		t.Skip(skipReason)
+		ci.Skipf(t, "%s", skipReason)
 	}
 	dir := t.TempDir()
 	ca, caKey := newTestCA(t)

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/testutil/ci"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,7 +112,7 @@ func startServer(t *testing.T, dataDir string, extraArgs ...string) *server {
 func startServerWith(t *testing.T, dataDir string, withAgent bool, extraArgs ...string) *server {
 	t.Helper()
 	if skipReason != "" {
-		t.Skip(skipReason)
+		ci.Skipf(t, "%s", skipReason)
 	}
 	s := &server{
 		agent:    withAgent,
