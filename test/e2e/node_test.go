@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -15,6 +16,31 @@ import (
 )
 
 var nodeCounter atomic.Int32
+
+// freeSubnet picks N for a 10.<second>.N.0/24 that no host interface has an
+// address in, starting from a per-process, per-call seed (tests in one run
+// take different ranges). A range still held by a bridge that a killed run
+// left behind is passed over instead of failing the test on it.
+func freeSubnet(t testing.TB, second byte, mult int) int {
+	t.Helper()
+	used := map[int]bool{}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if ip := ipn.IP.To4(); ip != nil && ip[0] == 10 && ip[1] == second {
+				used[int(ip[2])] = true
+			}
+		}
+	}
+	for range 250 {
+		n := (os.Getpid()*mult + int(nodeCounter.Add(1))) % 250
+		if !used[n] {
+			return n
+		}
+	}
+	t.Fatalf("no free 10.%d.N.0/24: every one is on a host interface (ip -4 addr)", second)
+	return 0
+}
 
 // nodeSkipReason says why tests that run real containers cannot run here.
 func nodeSkipReason() string {
@@ -54,7 +80,7 @@ func skipOrFailNode(t *testing.T) {
 func startNode(t *testing.T, extraArgs ...string) *server {
 	t.Helper()
 	skipOrFailNode(t)
-	n := (os.Getpid()*7 + int(nodeCounter.Add(1))) % 250
+	n := freeSubnet(t, 201, 7)
 	dir, err := os.MkdirTemp("/tmp", "berth-node-")
 	if err != nil {
 		t.Fatal(err)

@@ -198,7 +198,7 @@ func startSecondAgent(t *testing.T, s *server, kubeconfig, name string, extraArg
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := (os.Getpid()*11 + int(nodeCounter.Add(1))) % 250
+	n := freeSubnet(t, 203, 11)
 	logPath := filepath.Join(s.cacheDir, "berth-agent-"+name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -233,6 +233,9 @@ func startSecondAgent(t *testing.T, s *server, kubeconfig, name string, extraArg
 		}
 		if t.Failed() {
 			t.Logf("berth agent %s log:\n%s", name, s.readLog(logPath))
+			// The data dir stays for a look; its bridge goes, so that no
+			// later run meets its range.
+			removeBridgeWithAddress(t, fmt.Sprintf("10.203.%d.1", n))
 			return
 		}
 		if out, err := exec.Command(berthBin, "reset", "--data-dir", dir).CombinedOutput(); err != nil {

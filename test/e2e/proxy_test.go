@@ -307,7 +307,7 @@ func listenOnAddr(ip string) (net.Listener, error) {
 // the removal of every pod network namespace created before it).
 func newOutsideNetns(t *testing.T, gateway string) func(args ...string) (string, error) {
 	t.Helper()
-	n := (os.Getpid()*7 + int(nodeCounter.Add(1))) % 250
+	n := freeSubnet(t, 203, 7)
 	host, peer := fmt.Sprintf("bpx%da", n), fmt.Sprintf("bpx%db", n)
 	hostIP, peerIP := fmt.Sprintf("10.203.%d.1", n), fmt.Sprintf("10.203.%d.2", n)
 	holder := exec.Command("unshare", "--net", "sleep", "300")
