@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +39,9 @@ type world struct {
 	// statuses is every pod status written through the status subresource,
 	// in order, by pod UID.
 	statuses map[types.UID][]corev1.PodStatus
+	// callsAt holds, for each status in statuses, how many runtime calls
+	// had been made when it was written.
+	callsAt map[types.UID][]int
 }
 
 var podsGVR = corev1.SchemeGroupVersion.WithResource("pods")
@@ -45,7 +49,7 @@ var podsGVR = corev1.SchemeGroupVersion.WithResource("pods")
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	w := &world{t: t, rt: fakecri.New(), cs: fake.NewClientset(), dataDir: t.TempDir(),
-		statuses: map[types.UID][]corev1.PodStatus{}}
+		statuses: map[types.UID][]corev1.PodStatus{}, callsAt: map[types.UID][]int{}}
 	w.rt.AddImage(testImage)
 	// The fake tracker stores a status update as a whole object; the API
 	// server only takes .status from it. Do as the API server, so that a
@@ -71,6 +75,7 @@ func newWorld(t *testing.T) *world {
 		}
 		w.mu.Lock()
 		w.statuses[cur.UID] = append(w.statuses[cur.UID], *cur.Status.DeepCopy())
+		w.callsAt[cur.UID] = append(w.callsAt[cur.UID], len(w.rt.Calls()))
 		w.mu.Unlock()
 		return true, cur.DeepCopy(), nil
 	})
@@ -93,9 +98,15 @@ func (w *world) startAgent() (a *Agent, stop func()) {
 
 // startAgentWith is startAgent over rt (a wrapper of w.rt).
 func (w *world) startAgentWith(rt cri.Runtime) (a *Agent, stop func()) {
+	w.t.Helper()
+	return w.startAgentLogging(rt, nil)
+}
+
+// startAgentLogging is startAgentWith, logging to log (nil: nowhere).
+func (w *world) startAgentLogging(rt cri.Runtime, log *slog.Logger) (a *Agent, stop func()) {
 	t := w.t
 	t.Helper()
-	a, err := New(Config{Client: w.cs, Runtime: rt, NodeName: "node1", DataDir: w.dataDir, NodeIP: "192.0.2.10"})
+	a, err := New(Config{Client: w.cs, Runtime: rt, NodeName: "node1", DataDir: w.dataDir, NodeIP: "192.0.2.10", Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -265,10 +265,12 @@ func podKey(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
 func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime) time.Duration {
 	a := w.a
 	requeue := resyncInterval
+	w.made = w.made[:0]
 	if err := a.observe(ctx, pod, rt); err != nil {
 		return 2 * time.Second
 	}
 	acts := planPod(pod, rt)
+	fresh := acts.createSandbox
 	sandboxCfg, cfgErr := a.sandboxConfig(pod, acts.attempt)
 	if acts.killPod {
 		if err := a.killPod(ctx, pod, rt, nil); err != nil {
@@ -350,7 +352,16 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod, rt *podRuntime
 		return time.Second
 	}
 	// Only containers changed since rt was read: the sandboxes did not.
-	if cs, err := a.containersOf(ctx, string(pod.UID)); err == nil {
+	// In a sandbox this sync started, they are the ones it created (the
+	// status asks the runtime for each one's state), so the runtime is
+	// not listed again between StartContainer and the status write.
+	if fresh {
+		cs := make([]*runtimeapi.Container, 0, len(w.made)+len(rt.containers))
+		for i := len(w.made) - 1; i >= 0; i-- {
+			cs = append(cs, w.made[i])
+		}
+		rt = &podRuntime{sandboxes: rt.sandboxes, containers: append(cs, rt.containers...)}
+	} else if cs, err := a.containersOf(ctx, string(pod.UID)); err == nil {
 		rt = &podRuntime{sandboxes: rt.sandboxes, containers: cs}
 	}
 	st := time.Now()
@@ -538,6 +549,9 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 		a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return
 	}
+	w.made = append(w.made, &runtimeapi.Container{Id: id, PodSandboxId: sandboxID, Metadata: cfg.Metadata, Image: cfg.Image,
+		ImageRef: ref, State: runtimeapi.ContainerState_CONTAINER_CREATED, CreatedAt: time.Now().UnixNano(),
+		Labels: cfg.Labels, Annotations: cfg.Annotations})
 	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
 	t3 := time.Now()
 	err = a.cfg.Runtime.StartContainer(cctx, id)

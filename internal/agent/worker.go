@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -37,6 +38,9 @@ type podWorker struct {
 	syncBegan time.Time
 	// synced is set once a sync read the runtime for this pod.
 	synced bool
+	// made holds the containers the sync in progress created, oldest
+	// first, as the runtime lists them (syncPod).
+	made []*runtimeapi.Container
 
 	mu sync.Mutex
 	// cancelSync cancels the sync in progress when the pod is deleted, as
@@ -123,15 +127,21 @@ func (w *podWorker) syncRecovered(ctx context.Context) (finished bool, requeue t
 func (w *podWorker) run() {
 	defer close(w.done)
 	defer w.a.workerDone(w.uid)
-	timer := time.NewTimer(0)
+	// Whoever starts a worker pokes it; a timer firing at once as well
+	// would sync the pod a second time straight after the first, from a
+	// lister that may not have the status just written.
+	timer := time.NewTimer(resyncInterval)
 	defer timer.Stop()
 	for {
+		trigger := "poke"
 		select {
 		case <-w.ctx.Done():
 			return
 		case <-w.pokeCh:
 		case <-timer.C:
+			trigger = "timer"
 		}
+		w.a.log.Debug("syncing pod", "pod", w.namespace+"/"+w.name, "trigger", trigger)
 		sctx, cancel := context.WithCancel(w.ctx)
 		w.mu.Lock()
 		w.cancelSync = cancel
