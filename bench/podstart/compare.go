@@ -55,10 +55,19 @@ func flatten(v map[string]any) map[string]string {
 	walk = func(prefix string, v any) {
 		switch x := v.(type) {
 		case map[string]any:
+			// An empty object still says something: a CRI message whose
+			// fields are all zero (seccomp {} is RuntimeDefault) differs
+			// from none.
+			if len(x) == 0 && prefix != "" {
+				out[prefix] = "{}"
+			}
 			for k, e := range x {
 				walk(join(prefix, k), e)
 			}
 		case []any:
+			if len(x) == 0 && prefix != "" {
+				out[prefix] = "[]"
+			}
 			for i, e := range x {
 				walk(join(prefix, fmt.Sprint(i)), e)
 			}

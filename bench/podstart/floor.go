@@ -225,6 +225,10 @@ func (f *floor) sandboxConfig(p *floorPod) (*runtimeapi.PodSandboxConfig, error)
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, err
 	}
+	seccomp := f.like.sandboxSeccomp
+	if seccomp == nil { // berth's config unread: what every kubelet sends
+		seccomp = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}
+	}
 	return &runtimeapi.PodSandboxConfig{
 		Metadata:     &runtimeapi.PodSandboxMetadata{Name: p.name, Namespace: namespace, Uid: p.uid},
 		Hostname:     p.name,
@@ -236,6 +240,7 @@ func (f *floor) sandboxConfig(p *floorPod) (*runtimeapi.PodSandboxConfig, error)
 			CgroupParent: "/berth/pod" + p.uid,
 			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
 				NamespaceOptions: namespaceOptions(),
+				Seccomp:          seccomp,
 			},
 		},
 	}, nil
@@ -312,7 +317,7 @@ func (f *floor) containerConfig(p *floorPod, podIP string) (*runtimeapi.Containe
 		Linux: &runtimeapi.LinuxContainerConfig{
 			Resources: &runtimeapi.LinuxContainerResources{CpuShares: 2, OomScoreAdj: 1000},
 			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: namespaceOptions(),
-				MaskedPaths: f.like.masked, ReadonlyPaths: f.like.readonly, Seccomp: f.like.seccomp},
+				MaskedPaths: f.like.masked, ReadonlyPaths: f.like.readonly, Seccomp: f.like.seccomp, RunAsUser: f.like.runAsUser},
 		},
 	}, nil
 }
@@ -366,9 +371,33 @@ type berthLike struct {
 	envs             []*runtimeapi.KeyValue
 	masked, readonly []string
 	seccomp          *runtimeapi.SecurityProfile
-	tokenPath        string // the service account volume's mount path, "" if none
-	tokenDir         string // its directory's name (kube-api-access-xxxxx)
-	grace            string
+	// sandboxSeccomp is the pause container's profile: RuntimeDefault from
+	// berth, as from the kubelet (generatePodSandboxLinuxConfig forces it).
+	sandboxSeccomp *runtimeapi.SecurityProfile
+	// runAsUser is the container's user from the image (0 for busybox),
+	// which berth sends as the kubelet does.
+	runAsUser *runtimeapi.Int64Value
+	tokenPath string // the service account volume's mount path, "" if none
+	tokenDir  string // its directory's name (kube-api-access-xxxxx)
+	grace     string
+}
+
+// profileOf reads a CRI SecurityProfile from its JSON: an object without
+// profile_type is RuntimeDefault (the enum's zero value, left out of the
+// JSON), a missing one nil.
+func profileOf(v any) *runtimeapi.SecurityProfile {
+	sp, ok := v.(map[string]any)
+	if !ok {
+		return nil
+	}
+	p := &runtimeapi.SecurityProfile{}
+	if t, ok := sp["profile_type"].(float64); ok {
+		p.ProfileType = runtimeapi.SecurityProfile_ProfileType(int32(t))
+	}
+	if r, ok := sp["localhost_ref"].(string); ok {
+		p.LocalhostRef = r
+	}
+	return p
 }
 
 // likeBerth reads berth's container config as containerd returned it
@@ -401,11 +430,14 @@ func likeBerth(sent *sentConfig) berthLike {
 	linux, _ := c["linux"].(map[string]any)
 	sc, _ := linux["security_context"].(map[string]any)
 	l.masked, l.readonly = strs(sc["masked_paths"]), strs(sc["readonly_paths"])
-	if sp, ok := sc["seccomp"].(map[string]any); ok {
-		if t, ok := sp["profile_type"].(float64); ok {
-			l.seccomp = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_ProfileType(int32(t))}
-		}
+	l.seccomp = profileOf(sc["seccomp"])
+	if u, ok := sc["run_as_user"].(map[string]any); ok {
+		v, _ := u["value"].(float64)
+		l.runAsUser = &runtimeapi.Int64Value{Value: int64(v)}
 	}
+	sbLinux, _ := sent.sandbox["linux"].(map[string]any)
+	sbSC, _ := sbLinux["security_context"].(map[string]any)
+	l.sandboxSeccomp = profileOf(sbSC["seccomp"])
 	if ms, ok := c["mounts"].([]any); ok {
 		for _, m := range ms {
 			mm, _ := m.(map[string]any)
