@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/berth-dev/berth/internal/pki"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -29,6 +30,15 @@ func restConfig(server string, b *pki.Bundle) *rest.Config {
 		},
 		QPS: 200, Burst: 400,
 		UserAgent: "berth",
+		// Protobuf, as kube-controller-manager and kubelet speak to
+		// kube-apiserver: a pod decodes several times faster than from
+		// JSON, and every informer and status write of the controllers
+		// and the agent pays it on the node's cores. JSON stays accepted
+		// for what has no protobuf encoding.
+		ContentConfig: rest.ContentConfig{
+			ContentType:        runtime.ContentTypeProtobuf,
+			AcceptContentTypes: runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON,
+		},
 	}
 }
 
