@@ -296,6 +296,7 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 		return fmt.Errorf("reading kubeconfig %s: %w", cfg.Kubeconfig, err)
 	}
 	rc.QPS, rc.Burst = 100, 200
+	rc.ContentConfig = protobufContent() // as the kubelet speaks to kube-apiserver
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return err

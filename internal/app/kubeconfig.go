@@ -33,12 +33,17 @@ func restConfig(server string, b *pki.Bundle) *rest.Config {
 		// Protobuf, as kube-controller-manager and kubelet speak to
 		// kube-apiserver: a pod decodes several times faster than from
 		// JSON, and every informer and status write of the controllers
-		// and the agent pays it on the node's cores. JSON stays accepted
-		// for what has no protobuf encoding.
-		ContentConfig: rest.ContentConfig{
-			ContentType:        runtime.ContentTypeProtobuf,
-			AcceptContentTypes: runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON,
-		},
+		// and the agent pays it on the node's cores.
+		ContentConfig: protobufContent(),
+	}
+}
+
+// protobufContent asks for protobuf and sends it, with JSON accepted for
+// what has no protobuf encoding.
+func protobufContent() rest.ContentConfig {
+	return rest.ContentConfig{
+		ContentType:        runtime.ContentTypeProtobuf,
+		AcceptContentTypes: runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON,
 	}
 }
 
