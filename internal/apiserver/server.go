@@ -84,6 +84,9 @@ type Config struct {
 	// WatchStallTimeout is how long a watch may go without its client
 	// reading before it is closed (default 10s).
 	WatchStallTimeout time.Duration
+	// DisableProfiling turns off /debug/pprof/ (kube-apiserver's
+	// --profiling=false); by default it is served to authorized users.
+	DisableProfiling bool
 }
 
 // defaultEventTTL is kube-apiserver's --event-ttl default.
@@ -216,7 +219,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.openapi.serve(w, r)
 		return
 	}
-	if s.serveDiscovery(w, r) || s.serveOpenID(w, r) {
+	if s.serveDiscovery(w, r) || s.serveOpenID(w, r) || s.serveProfiling(w, r) {
 		return
 	}
 	if strings.HasPrefix(path, "/healthz/") || strings.HasPrefix(path, "/livez/") || strings.HasPrefix(path, "/readyz/") {
