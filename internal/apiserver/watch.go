@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/internal/registry"
@@ -100,16 +101,11 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 			return
 		}
 	}
-	stored, err := s.cfg.Store.Watch(ctx, listPrefix(info.res, info.namespace), fromRev)
+	events, err := s.watchEvents(ctx, cancel, listPrefix(info.res, info.namespace), fromRev, r.URL.Path)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	// Every watch goes through the server's bounded queue: the watch cache
-	// bounds what a slow watcher holds, but only the queue notices a client
-	// that stopped reading (a write to it can block for good on HTTP/2
-	// flow control) and ends its watch.
-	events := s.watchQueue(ctx, cancel, stored, r.URL.Path)
 	rc := http.NewResponseController(w)
 	flusher, _ := w.(http.Flusher)
 	if out == outProtobuf {
@@ -124,26 +120,30 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 		flusher.Flush()
 	}
 	enc := json.NewEncoder(w)
-	// write sends one encoded event; a client that stops reading blocks
-	// it, and the deadline ends the watch instead of holding its events
-	// forever.
+	// A client that stops reading blocks a write (HTTP/2 flow control, a
+	// full socket): the stall watchdog then sets a write deadline in the
+	// past, which fails the write and ends the watch instead of holding
+	// its events forever. No deadline is set otherwise: a quiet watch is
+	// not a stalled one, and setting one per write would cost the HTTP/2
+	// connection's goroutine two messages and a timer per event.
+	stall := newStallWatchdog(s.cfg.WatchStallTimeout, func() { _ = rc.SetWriteDeadline(time.Now()) })
+	defer stall.stop()
+	// write sends one encoded event.
 	write := func(encode func() error) error {
-		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WatchStallTimeout))
+		stall.begin()
 		err := encode()
 		if err == nil {
 			if err = rc.Flush(); errors.Is(err, http.ErrNotSupported) {
 				err = nil
 			}
 		}
+		stall.end()
 		if err != nil {
 			if r.Context().Err() == nil { // the client is there but does not read
 				s.log.Warn("closing a watch whose client stopped reading", "path", r.URL.Path, "err", err)
 			}
 			return err
 		}
-		// No deadline while the watch is idle: a quiet watch is not a
-		// stalled one.
-		_ = rc.SetWriteDeadline(time.Time{})
 		return nil
 	}
 	// sendKV sends a stored value as an event: JSON objects are written
@@ -271,7 +271,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 				_ = send(watch.Error, &st)
 				return
 			}
-			t, kv, memo := s.translate(info.res, sel, ev)
+			t, kv, memo := s.translate(info.res, sel, *ev)
 			lastRev = ev.Revision
 			if t == "" {
 				continue
@@ -283,12 +283,69 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 	}
 }
 
+// sharedWatcher is a store whose watches hand out its own events from a
+// bounded buffer, closing the channel of a reader that falls behind (the
+// watch cache).
+type sharedWatcher interface {
+	WatchShared(ctx context.Context, prefix string, fromRevision int64) (<-chan *storage.Event, error)
+}
+
+// watchEvents watches the store. The watch cache's channel is read as it
+// is: it is bounded already. Any other store's watch goes through the
+// server's bounded queue, which notices a client that stopped reading.
+func (s *Server) watchEvents(ctx context.Context, cancel context.CancelFunc, prefix string, fromRev int64, path string) (<-chan *storage.Event, error) {
+	if sw, ok := s.cfg.Store.(sharedWatcher); ok {
+		return sw.WatchShared(ctx, prefix, fromRev)
+	}
+	stored, err := s.cfg.Store.Watch(ctx, prefix, fromRev)
+	if err != nil {
+		return nil, err
+	}
+	return s.watchQueue(ctx, cancel, stored, path), nil
+}
+
+// stallWatchdog calls fire when a write has been in progress for the
+// stall timeout.
+type stallWatchdog struct {
+	d       time.Duration
+	timer   *time.Timer
+	writing atomic.Uint64 // odd while a write is in progress
+	armed   atomic.Uint64 // the writing count the timer was armed for
+}
+
+func newStallWatchdog(d time.Duration, fire func()) *stallWatchdog {
+	wd := &stallWatchdog{d: d}
+	wd.timer = time.AfterFunc(d, func() {
+		// Only the write the timer was armed for, if still going: a
+		// timer that fired as that write ended does nothing.
+		if n := wd.writing.Load(); n%2 == 1 && n == wd.armed.Load() {
+			fire()
+		}
+	})
+	wd.timer.Stop()
+	return wd
+}
+
+// begin arms the watchdog for a write; end disarms it.
+func (wd *stallWatchdog) begin() {
+	n := wd.writing.Add(1)
+	wd.armed.Store(n)
+	wd.timer.Reset(wd.d)
+}
+
+func (wd *stallWatchdog) end() {
+	wd.timer.Stop()
+	wd.writing.Add(1)
+}
+
+func (wd *stallWatchdog) stop() { wd.timer.Stop() }
+
 // watchQueue moves the store's events into a bounded queue. If the queue
 // stays full for the stall timeout, the client is not reading: the watch
 // is cancelled (which ends the store's watch and frees what it buffered)
 // and the queue closed, so the handler ends.
-func (s *Server) watchQueue(ctx context.Context, cancel context.CancelFunc, in <-chan storage.Event, path string) <-chan storage.Event {
-	out := make(chan storage.Event, watchQueueLen)
+func (s *Server) watchQueue(ctx context.Context, cancel context.CancelFunc, in <-chan storage.Event, path string) <-chan *storage.Event {
+	out := make(chan *storage.Event, watchQueueLen)
 	go func() {
 		defer close(out)
 		defer func() {
@@ -303,7 +360,7 @@ func (s *Server) watchQueue(ctx context.Context, cancel context.CancelFunc, in <
 		}()
 		for ev := range in {
 			select {
-			case out <- ev:
+			case out <- &ev:
 				continue
 			default:
 			}
@@ -313,7 +370,7 @@ func (s *Server) watchQueue(ctx context.Context, cancel context.CancelFunc, in <
 				stall.Reset(s.cfg.WatchStallTimeout)
 			}
 			select {
-			case out <- ev:
+			case out <- &ev:
 				stall.Stop()
 			case <-stall.C:
 				s.log.Warn("closing a watch whose client stopped reading", "path", path, "queued", len(out))
