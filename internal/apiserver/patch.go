@@ -138,21 +138,21 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, info request
 	s.writeWritten(w, r, info.res, code, out, opts)
 }
 
-// mergePatch applies a JSON, merge or strategic merge patch to current.
-// The result carries current's resourceVersion unless the patch set one.
+// mergePatch applies a JSON, merge or strategic merge patch to current,
+// which is the caller's copy (its resourceVersion is cleared). The result
+// carries a resourceVersion only if the patch set one.
 func (s *Server) mergePatch(res *registry.Resource, pt types.PatchType, current runtime.Object, patch []byte, opts *writeOptions) (runtime.Object, error) {
+	// The patched result must only carry a resourceVersion if the patch
+	// itself asked for one, so drop the current one before encoding (one
+	// encoding, where a trip through a generic map took three and rounded
+	// integers beyond 2^53).
+	if m, err := meta.Accessor(current); err == nil {
+		m.SetResourceVersion("")
+	}
 	cur, err := json.Marshal(current)
 	if err != nil {
 		return nil, err
 	}
-	// The patched result must only carry a resourceVersion if the patch
-	// itself asked for one, so drop the current one first.
-	var curMap map[string]any
-	_ = json.Unmarshal(cur, &curMap)
-	if md, ok := curMap["metadata"].(map[string]any); ok {
-		delete(md, "resourceVersion")
-	}
-	cur, _ = json.Marshal(curMap)
 	var patched []byte
 	switch pt {
 	case types.JSONPatchType:
