@@ -108,6 +108,8 @@ type Server struct {
 
 	ipMu sync.Mutex // serialises ClusterIP allocation
 
+	decoders decoders
+
 	handler http.Handler // the authentication and authorization filters, then serveAPI
 	authn   authenticator.Request
 	reviews *reviews
@@ -138,6 +140,7 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, reg: cfg.Registry, scheme: cfg.Scheme, objs: &objects{store: cfg.Store, eventTTL: cfg.EventTTL},
 		log: cfg.Log, ready: make(chan struct{}), fieldManagers: map[string]*managedfields.FieldManager{},
 	}
+	s.decoders = newDecoders(cfg.Scheme)
 	setJSONPatchCopyLimit()
 	s.openapi = newOpenAPI(s.reg)
 	s.handler = s.buildHandler(http.HandlerFunc(s.serveAPI))
