@@ -247,7 +247,10 @@ func (s *Server) fieldManager(res *registry.Resource, subresource string) (*mana
 	if s.typeConverter == nil {
 		s.typeConverter = applyconfigurations.NewTypeConverter(s.scheme)
 	}
-	fm, err := managedfields.NewDefaultFieldManager(s.typeConverter, s.scheme, defaulter{res}, s.scheme,
+	// As kube-apiserver's installer: the unsafe convertor returns an
+	// object already at the hub version as it is instead of a deep copy
+	// (the field manager only reads it).
+	fm, err := managedfields.NewDefaultFieldManager(s.typeConverter, runtime.UnsafeObjectConvertor(s.scheme), defaulter{res}, s.scheme,
 		res.GVK(), res.GroupVersion, subresource, nil)
 	if err != nil {
 		return nil, fmt.Errorf("field manager for %s: %w", res.Name, err)
