@@ -236,11 +236,17 @@ func nameOf(obj runtime.Object) string {
 	return ""
 }
 
+// fieldManagerKey identifies a resource's (or subresource's) field manager.
+type fieldManagerKey struct {
+	res         *registry.Resource
+	subresource string
+}
+
 // fieldManager returns the (cached) managed-fields tracker of a resource.
 func (s *Server) fieldManager(res *registry.Resource, subresource string) (*managedfields.FieldManager, error) {
 	s.fmMu.Lock()
 	defer s.fmMu.Unlock()
-	key := res.GVR().String() + "/" + subresource
+	key := fieldManagerKey{res, subresource}
 	if fm, ok := s.fieldManagers[key]; ok {
 		return fm, nil
 	}

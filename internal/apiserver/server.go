@@ -103,7 +103,7 @@ type Server struct {
 	openapi *openAPI
 
 	fmMu          sync.Mutex
-	fieldManagers map[string]*managedfields.FieldManager
+	fieldManagers map[fieldManagerKey]*managedfields.FieldManager
 	typeConverter managedfields.TypeConverter
 
 	ipMu sync.Mutex // serialises ClusterIP allocation
@@ -138,7 +138,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, reg: cfg.Registry, scheme: cfg.Scheme, objs: &objects{store: cfg.Store, eventTTL: cfg.EventTTL},
-		log: cfg.Log, ready: make(chan struct{}), fieldManagers: map[string]*managedfields.FieldManager{},
+		log: cfg.Log, ready: make(chan struct{}), fieldManagers: map[fieldManagerKey]*managedfields.FieldManager{},
 	}
 	s.decoders = newDecoders(cfg.Scheme)
 	setJSONPatchCopyLimit()
