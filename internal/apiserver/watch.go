@@ -8,7 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/registry"
@@ -305,40 +305,58 @@ func (s *Server) watchEvents(ctx context.Context, cancel context.CancelFunc, pre
 }
 
 // stallWatchdog calls fire when a write has been in progress for the
-// stall timeout.
+// stall timeout. One timer, re-armed per write; the state is under a
+// mutex so that a timer firing late (for a write that ended) or after
+// stop does nothing: fire runs only for a write still in progress for
+// the whole timeout, and never once stop has returned.
 type stallWatchdog struct {
-	d       time.Duration
-	timer   *time.Timer
-	writing atomic.Uint64 // odd while a write is in progress
-	armed   atomic.Uint64 // the writing count the timer was armed for
+	d     time.Duration
+	fire  func()
+	timer *time.Timer
+
+	mu      sync.Mutex
+	writing bool
+	started time.Time // of the write in progress
+	stopped bool
 }
 
 func newStallWatchdog(d time.Duration, fire func()) *stallWatchdog {
-	wd := &stallWatchdog{d: d}
-	wd.timer = time.AfterFunc(d, func() {
-		// Only the write the timer was armed for, if still going: a
-		// timer that fired as that write ended does nothing.
-		if n := wd.writing.Load(); n%2 == 1 && n == wd.armed.Load() {
-			fire()
-		}
-	})
+	wd := &stallWatchdog{d: d, fire: fire}
+	wd.timer = time.AfterFunc(d, wd.check)
 	wd.timer.Stop()
 	return wd
 }
 
+func (wd *stallWatchdog) check() {
+	wd.mu.Lock()
+	defer wd.mu.Unlock()
+	if wd.writing && !wd.stopped && time.Since(wd.started) >= wd.d {
+		wd.fire()
+	}
+}
+
 // begin arms the watchdog for a write; end disarms it.
 func (wd *stallWatchdog) begin() {
-	n := wd.writing.Add(1)
-	wd.armed.Store(n)
+	wd.mu.Lock()
+	wd.writing, wd.started = true, time.Now()
+	wd.mu.Unlock()
 	wd.timer.Reset(wd.d)
 }
 
 func (wd *stallWatchdog) end() {
 	wd.timer.Stop()
-	wd.writing.Add(1)
+	wd.mu.Lock()
+	wd.writing = false
+	wd.mu.Unlock()
 }
 
-func (wd *stallWatchdog) stop() { wd.timer.Stop() }
+// stop disarms the watchdog for good.
+func (wd *stallWatchdog) stop() {
+	wd.mu.Lock()
+	wd.stopped = true
+	wd.mu.Unlock()
+	wd.timer.Stop()
+}
 
 // watchQueue moves the store's events into a bounded queue. If the queue
 // stays full for the stall timeout, the client is not reading: the watch

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -53,5 +54,33 @@ func TestNoOpWrites(t *testing.T) {
 	}
 	if got := decode(rec.Body.Bytes()); got.ResourceVersion == created.ResourceVersion || got.Labels["app"] != "db" {
 		t.Errorf("a patch changing a label: resourceVersion %s (was %s), labels %v", got.ResourceVersion, created.ResourceVersion, got.Labels)
+	}
+}
+
+// TestStallWatchdog: it fires for a write that lasts the timeout, not for
+// writes that end in time, nor after stop.
+func TestStallWatchdog(t *testing.T) {
+	fired := make(chan struct{}, 10)
+	wd := newStallWatchdog(50*time.Millisecond, func() { fired <- struct{}{} })
+	for range 5 { // quick writes
+		wd.begin()
+		wd.end()
+	}
+	time.Sleep(120 * time.Millisecond)
+	if len(fired) != 0 {
+		t.Fatal("fired for writes that ended in time")
+	}
+	wd.begin() // a write that blocks
+	select {
+	case <-fired:
+	case <-time.After(5 * time.Second):
+		t.Fatal("did not fire for a write in progress past the timeout")
+	}
+	wd.end()
+	wd.begin()
+	wd.stop()
+	time.Sleep(120 * time.Millisecond)
+	if len(fired) != 0 {
+		t.Fatal("fired after stop")
 	}
 }
