@@ -29,6 +29,7 @@ type config struct {
 	n             int
 	clients       int
 	duration      time.Duration
+	profileDir    string // "" : no CPU profiles
 }
 
 func main() {
@@ -43,6 +44,7 @@ func main() {
 	flag.IntVar(&cfg.n, "n", 300, "random gets measured; lists are n/10 (at least 20)")
 	flag.IntVar(&cfg.clients, "clients", 16, "concurrent clients in the throughput runs")
 	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each throughput run")
+	flag.StringVar(&cfg.profileDir, "cpuprofile-dir", "", "write each server's CPU profile of the create, watch, gets, writes and mixed phases here (LABEL-PHASE.pprof; each as long as -duration)")
 	flag.Parse()
 	if cfg.pods < 1 || cfg.n < 1 || cfg.clients < 1 || cfg.duration <= 0 || cfg.watchers < 1 || cfg.events < 1 {
 		fmt.Fprintln(os.Stderr, "bench/api: -pods, -n, -clients, -duration, -watchers and -events must be positive")

@@ -74,8 +74,14 @@ func runWorkload(ctx context.Context, label string, cfg config, rc *rest.Config,
 		res.rssBefore = benchkit.RSS(pid)
 	}
 
+	var prof *profiler
+	if cfg.profileDir != "" {
+		prof = &profiler{dir: cfg.profileDir, label: label, cs: cs}
+	}
+
 	benchkit.Progress("%s: creating %d pods one after the other", label, cfg.pods)
 	res.podJSON = make([][]byte, cfg.pods)
+	wait := prof.during(ctx, "create", cfg.duration)
 	res.create, err = sequential(ctx, cfg.pods, func(ctx context.Context, i int) error {
 		p, err := pods.Create(ctx, pod(i), metav1.CreateOptions{})
 		if err != nil {
@@ -86,6 +92,9 @@ func runWorkload(ctx context.Context, label string, cfg config, rc *rest.Config,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating pods: %w", err)
+	}
+	if err := wait(); err != nil {
+		return nil, err
 	}
 
 	benchkit.Progress("%s: %d random gets, JSON and protobuf", label, cfg.n)
@@ -160,11 +169,16 @@ func runWorkload(ctx context.Context, label string, cfg config, rc *rest.Config,
 	benchkit.Progress("%s: watch fan-out: %d watchers, %d events", label, cfg.watchers, cfg.events)
 	res.watchers = cfg.watchers
 	// Watchers speak protobuf, as informers do by default.
+	wait = prof.during(ctx, "watch", cfg.duration)
 	if res.watchLat, err = watchFanOut(ctx, pc, cs, cfg.watchers, cfg.events, cfg.pods); err != nil {
 		return nil, fmt.Errorf("watch fan-out: %w", err)
 	}
+	if err := wait(); err != nil {
+		return nil, err
+	}
 
 	benchkit.Progress("%s: %d clients × %s: gets", label, cfg.clients, cfg.duration)
+	wait = prof.during(ctx, "gets", cfg.duration)
 	res.gets, err = concurrent(ctx, cfg.clients, cfg.duration, func(ctx context.Context, _, _ int) error {
 		_, err := pods.Get(ctx, podName(rand.IntN(cfg.pods)), metav1.GetOptions{})
 		return err
@@ -172,7 +186,11 @@ func runWorkload(ctx context.Context, label string, cfg config, rc *rest.Config,
 	if err != nil {
 		return nil, fmt.Errorf("concurrent gets: %w", err)
 	}
+	if err := wait(); err != nil {
+		return nil, err
+	}
 	benchkit.Progress("%s: %d clients × %s: configmap creates", label, cfg.clients, cfg.duration)
+	wait = prof.during(ctx, "writes", cfg.duration)
 	var sampleCM []byte
 	res.creates, err = concurrent(ctx, cfg.clients, cfg.duration, func(ctx context.Context, w, i int) error {
 		cm, err := cms.Create(ctx, configMap(configMapName(w, i)), metav1.CreateOptions{})
@@ -184,8 +202,12 @@ func runWorkload(ctx context.Context, label string, cfg config, rc *rest.Config,
 	if err != nil {
 		return nil, fmt.Errorf("concurrent configmap creates: %w", err)
 	}
+	if err := wait(); err != nil {
+		return nil, err
+	}
 	res.configMapJSON = sampleCM
 	benchkit.Progress("%s: %d clients × %s: mixed", label, cfg.clients, cfg.duration)
+	wait = prof.during(ctx, "mixed", cfg.duration)
 	res.mixed, err = concurrent(ctx, cfg.clients, cfg.duration, func(ctx context.Context, w, i int) error {
 		if i%5 == 4 {
 			_, err := cms.Create(ctx, configMap(configMapName(w+cfg.clients, i)), metav1.CreateOptions{})
@@ -196,6 +218,9 @@ func runWorkload(ctx context.Context, label string, cfg config, rc *rest.Config,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("concurrent mixed: %w", err)
+	}
+	if err := wait(); err != nil {
+		return nil, err
 	}
 	return res, nil
 }

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/berth-dev/berth/internal/auth"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
@@ -31,10 +32,26 @@ func (s *Server) buildHandler(next http.Handler) http.Handler {
 	s.reviews = newReviews(authz, s.cfg.Rules, s)
 	codecs := serializer.NewCodecFactory(s.scheme).WithoutConversion()
 	h := genericfilters.WithAuthorization(next, authz, codecs)
-	h = impersonation.WithImpersonation(h, authz, codecs)
+	h = skipWithoutImpersonation(impersonation.WithImpersonation(h, authz, codecs), h)
 	h = genericfilters.WithAuthentication(h, authn, genericfilters.Unauthorized(codecs), s.cfg.APIAudiences, nil)
 	return genericfilters.WithRequestInfo(h, &request.RequestInfoFactory{
 		APIPrefixes: sets.NewString("api", "apis"), GrouplessAPIPrefixes: sets.NewString("api"),
+	})
+}
+
+// skipWithoutImpersonation sends a request that carries no Impersonate-*
+// header (the only ones the impersonation filter reads; Go canonicalizes
+// header names) straight to next, which is what the filter itself does
+// with it, after looking up each header it knows.
+func skipWithoutImpersonation(withImpersonation, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for k := range r.Header {
+			if strings.HasPrefix(k, "Impersonate-") {
+				withImpersonation.ServeHTTP(w, r)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

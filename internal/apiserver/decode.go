@@ -75,9 +75,9 @@ func (s *Server) decodeObject(res *registry.Resource, data []byte, directive str
 // JSON, YAML or Kubernetes protobuf (which kubectl uses for typed
 // requests such as `kubectl create namespace`).
 func (s *Server) decodeObjectAs(res *registry.Resource, contentType string, data []byte, directive string) (runtime.Object, []string, error) {
-	var ser runtime.Decoder = serjson.NewSerializerWithOptions(serjson.DefaultMetaFactory, s.scheme, s.scheme, serjson.SerializerOptions{Strict: true})
+	ser := s.decoders.strictJSON
 	if isProtobuf(contentType) {
-		ser = protobuf.NewSerializer(s.scheme, s.scheme)
+		ser = s.decoders.protobuf
 	}
 	into := res.New()
 	gvk := res.GVK()
@@ -112,15 +112,30 @@ func (s *Server) decodeObjectAs(res *registry.Resource, contentType string, data
 	return obj, warnings, nil
 }
 
+// decoders are the request body decoders, built once: building one
+// encodes its options as an identifier, a cost on every write otherwise.
+// They hold no per-request state.
+type decoders struct {
+	strictJSON, json, protobuf runtime.Decoder
+}
+
+func newDecoders(scheme *runtime.Scheme) decoders {
+	return decoders{
+		strictJSON: serjson.NewSerializerWithOptions(serjson.DefaultMetaFactory, scheme, scheme, serjson.SerializerOptions{Strict: true}),
+		json:       serjson.NewSerializerWithOptions(serjson.DefaultMetaFactory, scheme, scheme, serjson.SerializerOptions{}),
+		protobuf:   protobuf.NewSerializer(scheme, scheme),
+	}
+}
+
 func cannotHandle(res *registry.Resource, err error) error {
 	return badRequest("%s in version %q cannot be handled as a %s: %v", res.Kind, res.GroupVersion.Version, res.Kind, err)
 }
 
 // decodeInto decodes a body into a given meta type (DeleteOptions, Binding).
 func (s *Server) decodeInto(contentType string, data []byte, gvk schema.GroupVersionKind, into runtime.Object) error {
-	var ser runtime.Decoder = serjson.NewSerializerWithOptions(serjson.DefaultMetaFactory, s.scheme, s.scheme, serjson.SerializerOptions{})
+	ser := s.decoders.json
 	if isProtobuf(contentType) {
-		ser = protobuf.NewSerializer(s.scheme, s.scheme)
+		ser = s.decoders.protobuf
 	}
 	if _, _, err := ser.Decode(data, &gvk, into); err != nil {
 		return badRequest("decoding %s: %v", gvk.Kind, err)

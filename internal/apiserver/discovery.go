@@ -3,6 +3,7 @@ package apiserver
 import (
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/berth-dev/berth/internal/registry"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -89,6 +90,9 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) bool {
 		writeJSON(w, http.StatusOK, groups)
 		return true
 	}
+	if !maybeDiscoveryPath(path) {
+		return false // a resource path: spare the walk over the group versions
+	}
 	for _, gv := range s.reg.GroupVersions() {
 		if gv.Group == "" {
 			if path == "/api/"+gv.Version || path == "/api/"+gv.Version+"/" {
@@ -107,6 +111,19 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) bool {
 			writeJSON(w, http.StatusOK, s.resourceList(gv))
 			return true
 		}
+	}
+	return false
+}
+
+// maybeDiscoveryPath: /api/VERSION or /apis/GROUP[/VERSION], with or
+// without a trailing slash; longer paths are resources.
+func maybeDiscoveryPath(path string) bool {
+	p := strings.TrimSuffix(path, "/")
+	switch {
+	case strings.HasPrefix(p, "/api/"):
+		return !strings.Contains(p[len("/api/"):], "/")
+	case strings.HasPrefix(p, "/apis/"):
+		return strings.Count(p[len("/apis/"):], "/") <= 1
 	}
 	return false
 }

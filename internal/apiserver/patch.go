@@ -138,21 +138,21 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, info request
 	s.writeWritten(w, r, info.res, code, out, opts)
 }
 
-// mergePatch applies a JSON, merge or strategic merge patch to current.
-// The result carries current's resourceVersion unless the patch set one.
+// mergePatch applies a JSON, merge or strategic merge patch to current,
+// which is the caller's copy (its resourceVersion is cleared). The result
+// carries a resourceVersion only if the patch set one.
 func (s *Server) mergePatch(res *registry.Resource, pt types.PatchType, current runtime.Object, patch []byte, opts *writeOptions) (runtime.Object, error) {
+	// The patched result must only carry a resourceVersion if the patch
+	// itself asked for one, so drop the current one before encoding (one
+	// encoding, where a trip through a generic map took three and rounded
+	// integers beyond 2^53).
+	if m, err := meta.Accessor(current); err == nil {
+		m.SetResourceVersion("")
+	}
 	cur, err := json.Marshal(current)
 	if err != nil {
 		return nil, err
 	}
-	// The patched result must only carry a resourceVersion if the patch
-	// itself asked for one, so drop the current one first.
-	var curMap map[string]any
-	_ = json.Unmarshal(cur, &curMap)
-	if md, ok := curMap["metadata"].(map[string]any); ok {
-		delete(md, "resourceVersion")
-	}
-	cur, _ = json.Marshal(curMap)
 	var patched []byte
 	switch pt {
 	case types.JSONPatchType:
@@ -236,18 +236,27 @@ func nameOf(obj runtime.Object) string {
 	return ""
 }
 
+// fieldManagerKey identifies a resource's (or subresource's) field manager.
+type fieldManagerKey struct {
+	res         *registry.Resource
+	subresource string
+}
+
 // fieldManager returns the (cached) managed-fields tracker of a resource.
 func (s *Server) fieldManager(res *registry.Resource, subresource string) (*managedfields.FieldManager, error) {
 	s.fmMu.Lock()
 	defer s.fmMu.Unlock()
-	key := res.GVR().String() + "/" + subresource
+	key := fieldManagerKey{res, subresource}
 	if fm, ok := s.fieldManagers[key]; ok {
 		return fm, nil
 	}
 	if s.typeConverter == nil {
 		s.typeConverter = applyconfigurations.NewTypeConverter(s.scheme)
 	}
-	fm, err := managedfields.NewDefaultFieldManager(s.typeConverter, s.scheme, defaulter{res}, s.scheme,
+	// As kube-apiserver's installer: the unsafe convertor returns an
+	// object already at the hub version as it is instead of a deep copy
+	// (the field manager only reads it).
+	fm, err := managedfields.NewDefaultFieldManager(s.typeConverter, runtime.UnsafeObjectConvertor(s.scheme), defaulter{res}, s.scheme,
 		res.GVK(), res.GroupVersion, subresource, nil)
 	if err != nil {
 		return nil, fmt.Errorf("field manager for %s: %w", res.Name, err)

@@ -84,6 +84,9 @@ type Config struct {
 	// WatchStallTimeout is how long a watch may go without its client
 	// reading before it is closed (default 10s).
 	WatchStallTimeout time.Duration
+	// DisableProfiling turns off /debug/pprof/ (kube-apiserver's
+	// --profiling=false); by default it is served to authorized users.
+	DisableProfiling bool
 }
 
 // defaultEventTTL is kube-apiserver's --event-ttl default.
@@ -100,10 +103,12 @@ type Server struct {
 	openapi *openAPI
 
 	fmMu          sync.Mutex
-	fieldManagers map[string]*managedfields.FieldManager
+	fieldManagers map[fieldManagerKey]*managedfields.FieldManager
 	typeConverter managedfields.TypeConverter
 
 	ipMu sync.Mutex // serialises ClusterIP allocation
+
+	decoders decoders
 
 	handler http.Handler // the authentication and authorization filters, then serveAPI
 	authn   authenticator.Request
@@ -133,8 +138,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, reg: cfg.Registry, scheme: cfg.Scheme, objs: &objects{store: cfg.Store, eventTTL: cfg.EventTTL},
-		log: cfg.Log, ready: make(chan struct{}), fieldManagers: map[string]*managedfields.FieldManager{},
+		log: cfg.Log, ready: make(chan struct{}), fieldManagers: map[fieldManagerKey]*managedfields.FieldManager{},
 	}
+	s.decoders = newDecoders(cfg.Scheme)
 	setJSONPatchCopyLimit()
 	s.openapi = newOpenAPI(s.reg)
 	s.handler = s.buildHandler(http.HandlerFunc(s.serveAPI))
@@ -216,7 +222,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.openapi.serve(w, r)
 		return
 	}
-	if s.serveDiscovery(w, r) || s.serveOpenID(w, r) {
+	if s.serveDiscovery(w, r) || s.serveOpenID(w, r) || s.serveProfiling(w, r) {
 		return
 	}
 	if strings.HasPrefix(path, "/healthz/") || strings.HasPrefix(path, "/livez/") || strings.HasPrefix(path, "/readyz/") {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/registry"
@@ -100,16 +101,11 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 			return
 		}
 	}
-	stored, err := s.cfg.Store.Watch(ctx, listPrefix(info.res, info.namespace), fromRev)
+	events, err := s.watchEvents(ctx, cancel, listPrefix(info.res, info.namespace), fromRev, r.URL.Path)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	// Every watch goes through the server's bounded queue: the watch cache
-	// bounds what a slow watcher holds, but only the queue notices a client
-	// that stopped reading (a write to it can block for good on HTTP/2
-	// flow control) and ends its watch.
-	events := s.watchQueue(ctx, cancel, stored, r.URL.Path)
 	rc := http.NewResponseController(w)
 	flusher, _ := w.(http.Flusher)
 	if out == outProtobuf {
@@ -124,26 +120,30 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 		flusher.Flush()
 	}
 	enc := json.NewEncoder(w)
-	// write sends one encoded event; a client that stops reading blocks
-	// it, and the deadline ends the watch instead of holding its events
-	// forever.
+	// A client that stops reading blocks a write (HTTP/2 flow control, a
+	// full socket): the stall watchdog then sets a write deadline in the
+	// past, which fails the write and ends the watch instead of holding
+	// its events forever. No deadline is set otherwise: a quiet watch is
+	// not a stalled one, and setting one per write would cost the HTTP/2
+	// connection's goroutine two messages and a timer per event.
+	stall := newStallWatchdog(s.cfg.WatchStallTimeout, func() { _ = rc.SetWriteDeadline(time.Now()) })
+	defer stall.stop()
+	// write sends one encoded event.
 	write := func(encode func() error) error {
-		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WatchStallTimeout))
+		stall.begin()
 		err := encode()
 		if err == nil {
 			if err = rc.Flush(); errors.Is(err, http.ErrNotSupported) {
 				err = nil
 			}
 		}
+		stall.end()
 		if err != nil {
 			if r.Context().Err() == nil { // the client is there but does not read
 				s.log.Warn("closing a watch whose client stopped reading", "path", r.URL.Path, "err", err)
 			}
 			return err
 		}
-		// No deadline while the watch is idle: a quiet watch is not a
-		// stalled one.
-		_ = rc.SetWriteDeadline(time.Time{})
 		return nil
 	}
 	// sendKV sends a stored value as an event: JSON objects are written
@@ -271,7 +271,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 				_ = send(watch.Error, &st)
 				return
 			}
-			t, kv, memo := s.translate(info.res, sel, ev)
+			t, kv, memo := s.translate(info.res, sel, *ev)
 			lastRev = ev.Revision
 			if t == "" {
 				continue
@@ -283,12 +283,87 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 	}
 }
 
+// sharedWatcher is a store whose watches hand out its own events from a
+// bounded buffer, closing the channel of a reader that falls behind (the
+// watch cache).
+type sharedWatcher interface {
+	WatchShared(ctx context.Context, prefix string, fromRevision int64) (<-chan *storage.Event, error)
+}
+
+// watchEvents watches the store. The watch cache's channel is read as it
+// is: it is bounded already. Any other store's watch goes through the
+// server's bounded queue, which notices a client that stopped reading.
+func (s *Server) watchEvents(ctx context.Context, cancel context.CancelFunc, prefix string, fromRev int64, path string) (<-chan *storage.Event, error) {
+	if sw, ok := s.cfg.Store.(sharedWatcher); ok {
+		return sw.WatchShared(ctx, prefix, fromRev)
+	}
+	stored, err := s.cfg.Store.Watch(ctx, prefix, fromRev)
+	if err != nil {
+		return nil, err
+	}
+	return s.watchQueue(ctx, cancel, stored, path), nil
+}
+
+// stallWatchdog calls fire when a write has been in progress for the
+// stall timeout. One timer, re-armed per write; the state is under a
+// mutex so that a timer firing late (for a write that ended) or after
+// stop does nothing: fire runs only for a write still in progress for
+// the whole timeout, and never once stop has returned.
+type stallWatchdog struct {
+	d     time.Duration
+	fire  func()
+	timer *time.Timer
+
+	mu      sync.Mutex
+	writing bool
+	started time.Time // of the write in progress
+	stopped bool
+}
+
+func newStallWatchdog(d time.Duration, fire func()) *stallWatchdog {
+	wd := &stallWatchdog{d: d, fire: fire}
+	wd.timer = time.AfterFunc(d, wd.check)
+	wd.timer.Stop()
+	return wd
+}
+
+func (wd *stallWatchdog) check() {
+	wd.mu.Lock()
+	defer wd.mu.Unlock()
+	if wd.writing && !wd.stopped && time.Since(wd.started) >= wd.d {
+		wd.fire()
+	}
+}
+
+// begin arms the watchdog for a write; end disarms it.
+func (wd *stallWatchdog) begin() {
+	wd.mu.Lock()
+	wd.writing, wd.started = true, time.Now()
+	wd.mu.Unlock()
+	wd.timer.Reset(wd.d)
+}
+
+func (wd *stallWatchdog) end() {
+	wd.timer.Stop()
+	wd.mu.Lock()
+	wd.writing = false
+	wd.mu.Unlock()
+}
+
+// stop disarms the watchdog for good.
+func (wd *stallWatchdog) stop() {
+	wd.mu.Lock()
+	wd.stopped = true
+	wd.mu.Unlock()
+	wd.timer.Stop()
+}
+
 // watchQueue moves the store's events into a bounded queue. If the queue
 // stays full for the stall timeout, the client is not reading: the watch
 // is cancelled (which ends the store's watch and frees what it buffered)
 // and the queue closed, so the handler ends.
-func (s *Server) watchQueue(ctx context.Context, cancel context.CancelFunc, in <-chan storage.Event, path string) <-chan storage.Event {
-	out := make(chan storage.Event, watchQueueLen)
+func (s *Server) watchQueue(ctx context.Context, cancel context.CancelFunc, in <-chan storage.Event, path string) <-chan *storage.Event {
+	out := make(chan *storage.Event, watchQueueLen)
 	go func() {
 		defer close(out)
 		defer func() {
@@ -303,7 +378,7 @@ func (s *Server) watchQueue(ctx context.Context, cancel context.CancelFunc, in <
 		}()
 		for ev := range in {
 			select {
-			case out <- ev:
+			case out <- &ev:
 				continue
 			default:
 			}
@@ -313,7 +388,7 @@ func (s *Server) watchQueue(ctx context.Context, cancel context.CancelFunc, in <
 				stall.Reset(s.cfg.WatchStallTimeout)
 			}
 			select {
-			case out <- ev:
+			case out <- &ev:
 				stall.Stop()
 			case <-stall.C:
 				s.log.Warn("closing a watch whose client stopped reading", "path", path, "queued", len(out))

@@ -371,7 +371,7 @@ func (s *Server) applyUpdate(ctx context.Context, info requestInfo, opts *writeO
 	}
 	dm, _ = meta.Accessor(desired)
 	dm.SetResourceVersion(cm.GetResourceVersion())
-	if equality.Semantic.DeepEqual(withoutManagedTimes(desired), withoutManagedTimes(current)) {
+	if equalButManagedTimes(desired, current) {
 		return current, nil // nothing changed: no write, same resourceVersion
 	}
 	if opts.dryRun {
@@ -399,18 +399,39 @@ type errString string
 
 func (e errString) Error() string { return string(e) }
 
-// withoutManagedTimes drops managedFields timestamps so that an update
-// that changes nothing is recognised as a no-op.
-func withoutManagedTimes(obj runtime.Object) runtime.Object {
-	c := obj.DeepCopyObject()
-	if m, err := meta.Accessor(c); err == nil {
-		mf := m.GetManagedFields()
+// equalButManagedTimes compares two objects the caller owns, ignoring
+// managedFields timestamps, so that an update that changes nothing is
+// recognised as a no-op. The timestamps are set aside in place for the
+// comparison and put back (no copies of the objects).
+func equalButManagedTimes(a, b runtime.Object) bool {
+	restoreA, restoreB := clearManagedTimes(a), clearManagedTimes(b)
+	defer restoreA()
+	defer restoreB()
+	return equality.Semantic.DeepEqual(a, b)
+}
+
+// clearManagedTimes sets obj's managedFields timestamps to nil and
+// returns the function that puts them back.
+func clearManagedTimes(obj runtime.Object) func() {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return func() {}
+	}
+	mf := m.GetManagedFields()
+	if len(mf) == 0 {
+		return func() {}
+	}
+	times := make([]*metav1.Time, len(mf))
+	for i := range mf {
+		times[i], mf[i].Time = mf[i].Time, nil
+	}
+	m.SetManagedFields(mf)
+	return func() {
 		for i := range mf {
-			mf[i].Time = nil
+			mf[i].Time = times[i]
 		}
 		m.SetManagedFields(mf)
 	}
-	return c
 }
 
 // specChanged compares the spec fields of two objects of the same type.

@@ -14,7 +14,6 @@ import (
 	"k8s.io/apiserver/pkg/authentication/request/anonymous"
 	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
 	"k8s.io/apiserver/pkg/authentication/request/union"
-	x509request "k8s.io/apiserver/pkg/authentication/request/x509"
 	"k8s.io/apiserver/pkg/authentication/user"
 )
 
@@ -40,9 +39,7 @@ type AuthnConfig struct {
 func NewAuthenticator(cfg AuthnConfig) authenticator.Request {
 	var reqs []authenticator.Request
 	if cfg.ClientCA != nil {
-		opts := x509request.DefaultVerifyOptions()
-		opts.Roots = cfg.ClientCA
-		reqs = append(reqs, x509request.New(opts, x509request.CommonNameUserConversion))
+		reqs = append(reqs, newCachedX509(cfg.ClientCA))
 	}
 	var tokens []authenticator.Token
 	if len(cfg.StaticTokens) > 0 {

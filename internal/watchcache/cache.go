@@ -228,7 +228,7 @@ func (c *Cache) apply(ev storage.Event) {
 		c.history = append([]*storage.Event(nil), c.history[drop:]...)
 	}
 	for w := range c.watchers {
-		if !strings.HasPrefix(e.Key, w.prefix) {
+		if e.Revision <= w.from || !strings.HasPrefix(e.Key, w.prefix) {
 			continue
 		}
 		select {

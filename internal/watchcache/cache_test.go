@@ -253,3 +253,74 @@ func TestFanOut(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchShared: the cache's own channel replays history, skips events
+// up to a future fromRevision, is closed when its reader falls too far
+// behind (the reader then watches again) and when ctx ends.
+func TestWatchShared(t *testing.T) {
+	c, _ := newCache(t, watchcache.Options{SoleWriter: true})
+	ctx := t.Context()
+	first, err := c.Create(ctx, "/registry/pods/ns/a", []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Replay from before the create, and a watch from a future revision.
+	replayed, err := c.WatchShared(ctx, "/registry/pods/ns/", first-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	future, err := c.WatchShared(ctx, "/registry/pods/ns/", first+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _ := c.Create(ctx, "/registry/pods/ns/b", []byte("v"))
+	third, _ := c.Create(ctx, "/registry/pods/ns/c", []byte("v"))
+	for _, want := range []int64{first, second, third} {
+		if ev := <-replayed; ev.Revision != want {
+			t.Fatalf("replayed watch: revision %d, want %d", ev.Revision, want)
+		}
+	}
+	if ev := <-future; ev.Revision != third {
+		t.Fatalf("watch from revision %d: first event at %d, want %d", first+1, ev.Revision, third)
+	}
+
+	// A reader that stops reading is dropped once it is 1024 events behind.
+	wctx, cancel := context.WithCancel(ctx)
+	stalled, err := c.WatchShared(wctx, "/registry/pods/ns/", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1100 {
+		if _, err := c.Create(ctx, fmt.Sprintf("/registry/pods/ns/x%d", i), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A consistent read waits for the cache to have applied every write.
+	if _, err := c.GetAt(ctx, "/registry/pods/ns/x1099", watchcache.Consistent); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range stalled {
+		n++
+	}
+	if n != 1024 {
+		t.Fatalf("a stalled reader got %d events before its channel closed, want 1024", n)
+	}
+	cancel()
+
+	// ctx ends: the channel is closed.
+	wctx, cancel = context.WithCancel(ctx)
+	ch, err := c.WatchShared(wctx, "/registry/pods/ns/", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case _, ok := <-ch:
+		if ok {
+			t.Fatal("an event after ctx ended, none was written")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the channel is still open after ctx ended")
+	}
+}

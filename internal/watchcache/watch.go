@@ -8,13 +8,17 @@ import (
 	"github.com/berth-dev/berth/internal/storage"
 )
 
-// watcher is one client watch fed by the cache.
+// watcher is one client watch fed by the cache: apply puts each event
+// for it straight into live, which is the channel the client reads.
 type watcher struct {
 	prefix string
-	live   chan *storage.Event // closed by the cache when it drops the watcher
+	// from: events at or before it are not this watcher's (a watch from
+	// a revision the cache has not reached yet).
+	from int64
+	live chan *storage.Event // closed by the cache when it drops the watcher
 }
 
-// dropLocked closes w's live events; its goroutine then ends the watch.
+// dropLocked closes w's live events, which ends its watch.
 func (c *Cache) dropLocked(w *watcher) {
 	if _, ok := c.watchers[w]; ok {
 		delete(c.watchers, w)
@@ -31,11 +35,40 @@ func (c *Cache) dropLocked(w *watcher) {
 // is closed without an error, as kube-apiserver closes one: its client
 // watches again from the last revision it saw.
 func (c *Cache) Watch(ctx context.Context, prefix string, fromRevision int64) (<-chan storage.Event, error) {
+	in, err := c.WatchShared(ctx, prefix, fromRevision)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan storage.Event, 100)
+	go func() {
+		defer close(out)
+		for ev := range in {
+			select {
+			case out <- *ev:
+			case <-ctx.Done():
+				return // in is closed when ctx ends
+			}
+		}
+	}()
+	return out, nil
+}
+
+// WatchShared is Watch without the copy: the events are the cache's own,
+// shared by every watcher (never modify them), and the channel is the one
+// the cache feeds, with no goroutine between them. It holds at most
+// watcherBuffer events beyond the replayed history: a reader that falls
+// further behind has its channel closed, and watches again. The channel
+// is closed when ctx ends.
+func (c *Cache) WatchShared(ctx context.Context, prefix string, fromRevision int64) (<-chan *storage.Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if !strings.HasPrefix(prefix, c.opts.Prefix) {
-		return c.store.Watch(ctx, prefix, fromRevision)
+		in, err := c.store.Watch(ctx, prefix, fromRevision)
+		if err != nil {
+			return nil, err
+		}
+		return bounded(ctx, in), nil
 	}
 	if fromRevision <= 0 {
 		rev, err := c.freshRevision(ctx)
@@ -48,7 +81,6 @@ func (c *Cache) Watch(ctx context.Context, prefix string, fromRevision int64) (<
 		fromRevision = max(rev, c.rev)
 		c.mu.RUnlock()
 	}
-	out := make(chan storage.Event, 100)
 	c.mu.Lock()
 	if fromRevision < c.floor {
 		// Older than the cache's history (a revision from before berth
@@ -56,12 +88,11 @@ func (c *Cache) Watch(ctx context.Context, prefix string, fromRevision int64) (<
 		// it unless compacted, and answers with 410 Gone if it is.
 		floor := c.floor
 		c.mu.Unlock()
-		close(out)
 		in, err := c.store.Watch(ctx, prefix, fromRevision)
 		if err != nil {
 			return nil, err
 		}
-		return compactedFrom(ctx, in, fromRevision, floor), nil
+		return bounded(ctx, compactedFrom(ctx, in, fromRevision, floor)), nil
 	}
 	var replay []*storage.Event
 	for _, ev := range c.history {
@@ -69,49 +100,38 @@ func (c *Cache) Watch(ctx context.Context, prefix string, fromRevision int64) (<
 			replay = append(replay, ev)
 		}
 	}
-	w := &watcher{prefix: prefix, live: make(chan *storage.Event, watcherBuffer)}
+	w := &watcher{prefix: prefix, from: fromRevision, live: make(chan *storage.Event, len(replay)+watcherBuffer)}
+	for _, ev := range replay {
+		w.live <- ev
+	}
 	c.watchers[w] = struct{}{}
 	c.mu.Unlock()
-	go c.serve(ctx, w, replay, fromRevision, out)
-	return out, nil
-}
-
-// serve sends the replayed events, then the live ones after from, until
-// ctx ends or the cache drops the watcher.
-func (c *Cache) serve(ctx context.Context, w *watcher, replay []*storage.Event, from int64, out chan<- storage.Event) {
-	defer close(out)
-	defer func() {
+	context.AfterFunc(ctx, func() {
 		c.mu.Lock()
 		c.dropLocked(w)
 		c.mu.Unlock()
+	})
+	return w.live, nil
+}
+
+// bounded hands a store's watch on as shared events, closing the channel
+// when its reader falls watcherBuffer events behind, as the cache's own
+// watchers.
+func bounded(ctx context.Context, in <-chan storage.Event) <-chan *storage.Event {
+	out := make(chan *storage.Event, watcherBuffer)
+	go func() {
+		defer close(out)
+		for ev := range in {
+			select {
+			case out <- &ev:
+			case <-ctx.Done():
+				return // the store closes in once it sees ctx end
+			default:
+				return // fell behind: the reader watches again
+			}
+		}
 	}()
-	send := func(ev *storage.Event) bool {
-		select {
-		case out <- *ev:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
-	for _, ev := range replay {
-		if !send(ev) {
-			return
-		}
-	}
-	for {
-		select {
-		case ev, ok := <-w.live:
-			if !ok {
-				return
-			}
-			// A future fromRevision: events up to it are not this watch's.
-			if ev.Revision > from && !send(ev) {
-				return
-			}
-		case <-ctx.Done():
-			return
-		}
-	}
+	return out
 }
 
 // compactedFrom forwards a store's watch, giving its ErrCompacted the

@@ -38,6 +38,7 @@ const PluginName = upstream.PluginName
 type Plugin struct {
 	inner  *upstream.Plugin
 	scheme *runtime.Scheme
+	ids    nodeidentifier.NodeIdentifier
 }
 
 // New builds the plugin over f (pods, nodes and service accounts are read
@@ -45,7 +46,8 @@ type Plugin struct {
 // caches stay empty: berth serves no PersistentVolumes, claims or
 // CSIDrivers, which the plugin reads only when a pod uses them.
 func New(f, empty informers.SharedInformerFactory, authz authorizer.UnconditionalAuthorizer) (*Plugin, error) {
-	p := upstream.NewPlugin(nodeidentifier.NewDefaultNodeIdentifier())
+	ids := nodeidentifier.NewDefaultNodeIdentifier()
+	p := upstream.NewPlugin(ids)
 	p.InspectFeatureGates(utilfeature.DefaultFeatureGate)
 	p.SetExternalKubeInformerFactory(mixedFactory{SharedInformerFactory: f, empty: empty})
 	p.SetUnconditionalAuthorizer(authz)
@@ -58,7 +60,7 @@ func New(f, empty informers.SharedInformerFactory, authz authorizer.Unconditiona
 	authninstall.Install(s)
 	certinstall.Install(s)
 	storageinstall.Install(s)
-	return &Plugin{inner: p, scheme: s}, nil
+	return &Plugin{inner: p, scheme: s, ids: ids}, nil
 }
 
 // Admit runs the upstream check. It is a mutating plugin upstream (it runs
@@ -69,6 +71,12 @@ func (p *Plugin) Admit(ctx context.Context, a *admission.Attributes) error {
 		return nil // in-process writes carry no user and are not a node's
 	}
 	if !p.inner.Handles(k8sadmission.Operation(a.Operation)) {
+		return nil
+	}
+	// The upstream plugin's first check, made before the conversion to
+	// internal types (a copy of every object written) that only a node's
+	// request needs: a user that is not a node is not node-restricted.
+	if _, isNode := p.ids.NodeIdentity(u); !isNode {
 		return nil
 	}
 	obj, err := p.internal(a.Object)

@@ -98,7 +98,14 @@ func (p *Plugin) Validate(ctx context.Context, a *admission.Attributes) error {
 		a.AddWarning(w)
 	}
 	for k, v := range res.AuditAnnotations {
-		p.log.Info("pod security audit", "resource", gr.String(), "namespace", a.Namespace, "name", a.Name,
+		// Violations of the audit level and policy errors are what an
+		// audit log would be read for; the policy enforced (an annotation
+		// on every pod write) and exemptions are routine.
+		level := slog.LevelDebug
+		if k == psapi.AuditViolationsAnnotationKey || k == "error" {
+			level = slog.LevelInfo
+		}
+		p.log.Log(ctx, level, "pod security audit", "resource", gr.String(), "namespace", a.Namespace, "name", a.Name,
 			"annotation", psapi.AuditAnnotationPrefix+k, "value", v)
 	}
 	if res.Allowed {
