@@ -61,6 +61,9 @@ type ServerConfig struct {
 	ImagePullCredentialsVerificationPolicy string
 	ServiceCIDR                            string
 	ClusterCIDR                            string
+	// Profiling serves /debug/pprof/ to authorized users, as
+	// kube-apiserver's --profiling (on by default there too).
+	Profiling bool
 	// KubeletPort is the node agent's endpoint port; 0 picks a free one
 	// (several servers can share a machine).
 	KubeletPort int
@@ -254,6 +257,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	apiCfg := apiserver.Config{KubeletClientTLS: kubeletClientTLS,
 		Store: store, Registry: reg, Admission: admission.Chain{Plugins: plugins},
 		Listener: ln, ExtraListeners: extra, TLS: bundle.ServerTLS(), ServiceCIDR: cfg.ServiceCIDR, Log: cfg.Log, Version: serverVersion,
+		DisableProfiling: !cfg.Profiling,
 	}
 	acl.configure(&apiCfg)
 	srv, err := apiserver.New(apiCfg)

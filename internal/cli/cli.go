@@ -84,6 +84,7 @@ SIGTERM or SIGINT stops it cleanly; the same --data-dir brings every object back
 	f.StringVar(&cfg.OCIRuntime, "oci-runtime", ociRuntimeDefault(), ociRuntimeUsage)
 	f.StringVar(&cfg.ImagePullCredentialsVerificationPolicy, "image-pull-credentials-verification-policy", "NeverVerifyPreloadedImages",
 		"when a present image needs the pod's own credentials (KEP-2535): NeverVerify, NeverVerifyPreloadedImages, NeverVerifyAllowlistedImages or AlwaysVerify")
+	f.BoolVar(&cfg.Profiling, "profiling", true, "serve Go's profiles at /debug/pprof/ on the API port, to users RBAC allows that path (kube-apiserver's --profiling)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	_ = cmd.MarkFlagRequired("data-dir")
 	return cmd
