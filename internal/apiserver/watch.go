@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/internal/registry"
@@ -126,7 +127,17 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 	// its events forever. No deadline is set otherwise: a quiet watch is
 	// not a stalled one, and setting one per write would cost the HTTP/2
 	// connection's goroutine two messages and a timer per event.
-	stall := newStallWatchdog(s.cfg.WatchStallTimeout, func() { _ = rc.SetWriteDeadline(time.Now()) })
+	var stalled atomic.Bool
+	stall := newStallWatchdog(s.cfg.WatchStallTimeout, func() {
+		// Logged here, not when the write fails: over HTTP/2 the failed
+		// write also cancels the request's context, which would read as
+		// a client that went away.
+		if stalled.CompareAndSwap(false, true) {
+			s.log.Warn("closing a watch whose client stopped reading", "path", r.URL.Path,
+				"reason", "a write blocked for the stall timeout", "timeout", s.cfg.WatchStallTimeout)
+		}
+		_ = rc.SetWriteDeadline(time.Now())
+	})
 	defer stall.stop()
 	// write sends one encoded event.
 	write := func(encode func() error) error {
@@ -139,8 +150,8 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 		}
 		stall.end()
 		if err != nil {
-			if r.Context().Err() == nil { // the client is there but does not read
-				s.log.Warn("closing a watch whose client stopped reading", "path", r.URL.Path, "err", err)
+			if !stalled.Load() && r.Context().Err() == nil {
+				s.log.Warn("closing a watch whose write failed", "path", r.URL.Path, "err", err)
 			}
 			return err
 		}
@@ -254,6 +265,10 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 			}
 		case ev, ok := <-events:
 			if !ok {
+				// The store ended the watch: the reader fell a full
+				// buffer behind (the watch cache logs it) or the cache
+				// re-listed. The client watches again from its last
+				// revision.
 				return
 			}
 			if ev.Type == storage.EventError {
