@@ -69,6 +69,19 @@ func applyJSONPatch(p jsonpatch.Patch, doc []byte) (out []byte, err error) {
 	return p.Apply(doc)
 }
 
+// applyStrategicPatch is strategicpatch.StrategicMergePatch, with a panic
+// of the library (a merge key whose value is a list, found by fuzzing)
+// answered as the bad patch it is; kube-apiserver answers it with a 500
+// from its panic recovery.
+func applyStrategicPatch(doc, patch []byte, schema runtime.Object) (out []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			out, err = nil, fmt.Errorf("the strategic merge patch cannot be applied: %v", v)
+		}
+	}()
+	return strategicpatch.StrategicMergePatch(doc, patch, schema)
+}
+
 func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, info requestInfo) {
 	opts, err := parseWriteOptions(r)
 	if err != nil {
@@ -178,7 +191,7 @@ func (s *Server) mergePatch(res *registry.Resource, pt types.PatchType, current 
 		if err := json.Unmarshal(patch, &patchMap); err != nil {
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("error decoding patch: %v", err))
 		}
-		patched, err = strategicpatch.StrategicMergePatch(cur, patch, res.New())
+		patched, err = applyStrategicPatch(cur, patch, res.New())
 		if err != nil {
 			return nil, apierrors.NewBadRequest(err.Error())
 		}

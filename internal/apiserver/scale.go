@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -125,11 +124,11 @@ func scaleRequest(info requestInfo, pt types.PatchType, cur *autoscalingv1.Scale
 		if perr != nil {
 			return nil, apierrors.NewBadRequest(perr.Error())
 		}
-		patched, err = p.Apply(curJSON)
+		patched, err = applyJSONPatch(p, curJSON)
 	case types.MergePatchType:
 		patched, err = jsonpatch.MergePatch(curJSON, body)
 	case types.StrategicMergePatchType:
-		patched, err = strategicpatch.StrategicMergePatch(curJSON, body, &autoscalingv1.Scale{})
+		patched, err = applyStrategicPatch(curJSON, body, &autoscalingv1.Scale{})
 	default:
 		return nil, &statusErr{code: http.StatusUnsupportedMediaType, reason: "UnsupportedMediaType",
 			msg: fmt.Sprintf("the scale subresource accepts %s, %s and %s patches", types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType)}

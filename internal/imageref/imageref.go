@@ -23,7 +23,15 @@ type Ref struct {
 
 // Repository is the fully normalised repository name, e.g.
 // "docker.io/library/busybox": the string the keyring matches against.
-func (r Ref) Repository() string { return r.Domain + "/" + r.Path }
+// A name whose first component has a dot but is no host name ("a.b_c/d")
+// parses with no domain, as in Kubernetes; its name is then the path alone
+// (distribution/reference's Name), so that it parses back the same.
+func (r Ref) Repository() string {
+	if r.Domain == "" {
+		return r.Path
+	}
+	return r.Domain + "/" + r.Path
+}
 
 // String is the normalised reference with tag and/or digest.
 func (r Ref) String() string {

@@ -22,6 +22,9 @@ func TestParse(t *testing.T) {
 		{in: "localhost/app", repo: "localhost/app", tag: "latest"},
 		{in: "127.0.0.1:5000/team/app:v2", repo: "127.0.0.1:5000/team/app", tag: "v2"},
 		{in: "[::1]:5000/app", repo: "[::1]:5000/app", tag: "latest"},
+		// A first component with a dot that is no host name: no domain
+		// (found by FuzzParse).
+		{in: "0.0_0/0", repo: "0.0_0/0", tag: "latest"},
 		{in: "Nginx", wantErr: true},
 		{in: "", wantErr: true},
 	} {
