@@ -132,10 +132,10 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 		// Logged here, not when the write fails: over HTTP/2 the failed
 		// write also cancels the request's context, which would read as
 		// a client that went away.
-		if stalled.CompareAndSwap(false, true) {
-			s.log.Warn("closing a watch whose client stopped reading", "path", r.URL.Path,
-				"reason", "a write blocked for the stall timeout", "timeout", s.cfg.WatchStallTimeout)
-		}
+		// It fires once: the write it cuts ends the watch.
+		stalled.Store(true)
+		s.log.Warn("closing a watch whose client stopped reading", "path", r.URL.Path,
+			"reason", "a write blocked for the stall timeout", "timeout", s.cfg.WatchStallTimeout)
 		_ = rc.SetWriteDeadline(time.Now())
 	})
 	defer stall.stop()
