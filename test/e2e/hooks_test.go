@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +18,18 @@ import (
 // TestLifecycleHooks runs postStart and preStop hooks and the stop signal
 // on real containers, as Kubernetes' lifecycle hook tests do.
 func TestLifecycleHooks(t *testing.T) {
+	// The host directories go after the node has stopped (cleanups run
+	// last-registered first): a container restarting during the stop would
+	// otherwise create its hostPath directory again.
+	var (
+		mu       sync.Mutex
+		hostDirs []string
+	)
+	t.Cleanup(func() {
+		for _, d := range hostDirs {
+			os.RemoveAll(d)
+		}
+	})
 	s := startNode(t)
 	reg := testregistry.Start(t, testregistry.Options{})
 	image, _ := reg.Push(t, "e2e/hooks:v1", testregistry.Image{
@@ -33,7 +46,9 @@ func TestLifecycleHooks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { os.RemoveAll(d) })
+		mu.Lock()
+		hostDirs = append(hostDirs, d)
+		mu.Unlock()
 		return d
 	}
 	readFile := func(p string) string {
