@@ -27,8 +27,8 @@ type berthResult struct {
 }
 
 // benchBerth starts the server on dataDir, runs the workload, and stops it.
-func benchBerth(ctx context.Context, cfg config, bin, dataDir string) (res *berthResult, err error) {
-	benchkit.Progress("berth: starting %s on %s", bin, dataDir)
+func benchBerth(ctx context.Context, cfg config, bin, dataDir, label string) (res *berthResult, err error) {
+	benchkit.Progress("%s: starting %s on %s", label, bin, dataDir)
 	srv, err := benchkit.StartServer(ctx, bin, dataDir, readyTimeout, "--disable-agent")
 	if err != nil {
 		return nil, err
@@ -39,18 +39,18 @@ func benchBerth(ctx context.Context, cfg config, bin, dataDir string) (res *bert
 		}
 	}()
 	res = &berthResult{ready: srv.Ready}
-	benchkit.Progress("berth: ready in %s", srv.Ready.Round(time.Millisecond))
+	benchkit.Progress("%s: ready in %s", label, srv.Ready.Round(time.Millisecond))
 
 	// One client set, so one HTTP/2 connection.
 	rc, err := benchkit.RESTConfig(srv.Kubeconfig, "berth-bench-api")
 	if err != nil {
 		return nil, err
 	}
-	if res.apiResult, err = runWorkload(ctx, "berth", cfg, rc, srv.Pid()); err != nil {
+	if res.apiResult, err = runWorkload(ctx, label, cfg, rc, srv.Pid()); err != nil {
 		return nil, err
 	}
 	res.peakRSS, res.rss = benchkit.Memory(srv.Pid())
-	benchkit.Progress("berth: stopping (SIGTERM)")
+	benchkit.Progress("%s: stopping (SIGTERM)", label)
 	res.stop, res.stopErr = srv.Stop()
 	srv = nil
 	return res, nil

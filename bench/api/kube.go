@@ -32,7 +32,7 @@ type kubeResult struct {
 
 // benchKube starts etcd and kube-apiserver under dir, runs the workload
 // against it, and stops both.
-func benchKube(ctx context.Context, cfg config, dir string) (*kubeResult, error) {
+func benchKube(ctx context.Context, cfg config, dir, label string) (*kubeResult, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -42,7 +42,7 @@ func benchKube(ctx context.Context, cfg config, dir string) (*kubeResult, error)
 	}
 	etcdURL := "http://127.0.0.1:" + strconv.Itoa(ports[0])
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(ports[1])
-	benchkit.Progress("kube-apiserver: starting %s on %s", cfg.etcd, etcdURL)
+	benchkit.Progress("%s: starting %s on %s", label, cfg.etcd, etcdURL)
 	etcd, err := benchkit.StartChild(filepath.Join(dir, "etcd.log"), syscall.SIGTERM, cfg.etcd,
 		"--name", "bench", "--data-dir", filepath.Join(dir, "etcd"),
 		"--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
@@ -54,7 +54,7 @@ func benchKube(ctx context.Context, cfg config, dir string) (*kubeResult, error)
 	defer func() {
 		// etcd 3.4 exits with SIGTERM's status: only say so.
 		if _, stopErr := etcd.Stop(benchkit.ServerStopTimeout); stopErr != nil {
-			benchkit.Progress("kube-apiserver: stopping etcd: %v", stopErr)
+			benchkit.Progress("%s: stopping etcd: %v", label, stopErr)
 		}
 	}()
 	if err := waitHTTP(ctx, http.DefaultClient, etcdURL+"/health", etcd); err != nil {
@@ -66,7 +66,7 @@ func benchKube(ctx context.Context, cfg config, dir string) (*kubeResult, error)
 		return nil, fmt.Errorf("writing certificates: %w", err)
 	}
 	host := "https://127.0.0.1:" + strconv.Itoa(ports[2])
-	benchkit.Progress("kube-apiserver: starting %s on %s", cfg.kubeAPIServer, host)
+	benchkit.Progress("%s: starting %s on %s", label, cfg.kubeAPIServer, host)
 	start := time.Now()
 	kapi, err := benchkit.StartChild(filepath.Join(dir, "kube-apiserver.log"), syscall.SIGTERM, cfg.kubeAPIServer,
 		"--etcd-servers", etcdURL,
@@ -86,7 +86,7 @@ func benchKube(ctx context.Context, cfg config, dir string) (*kubeResult, error)
 	}
 	defer func() {
 		if _, stopErr := kapi.Stop(benchkit.ServerStopTimeout); stopErr != nil {
-			benchkit.Progress("kube-apiserver: stopping: %v", stopErr)
+			benchkit.Progress("%s: stopping: %v", label, stopErr)
 		}
 	}()
 	hc, err := tlsClient(certs)
@@ -97,7 +97,7 @@ func benchKube(ctx context.Context, cfg config, dir string) (*kubeResult, error)
 		return nil, fmt.Errorf("kube-apiserver: %w", err)
 	}
 	res := &kubeResult{ready: time.Since(start)}
-	benchkit.Progress("kube-apiserver: ready in %s", res.ready.Round(time.Millisecond))
+	benchkit.Progress("%s: ready in %s", label, res.ready.Round(time.Millisecond))
 
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	if err := writeKubeconfig(kubeconfig, host, certs); err != nil {
@@ -107,7 +107,7 @@ func benchKube(ctx context.Context, cfg config, dir string) (*kubeResult, error)
 	if err != nil {
 		return nil, err
 	}
-	if res.apiResult, err = runWorkload(ctx, "kube-apiserver", cfg, rc, kapi.Pid()); err != nil {
+	if res.apiResult, err = runWorkload(ctx, label, cfg, rc, kapi.Pid()); err != nil {
 		return nil, err
 	}
 	res.rss = benchkit.RSS(kapi.Pid())

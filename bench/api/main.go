@@ -30,6 +30,7 @@ type config struct {
 	clients       int
 	duration      time.Duration
 	profileDir    string // "" : no CPU profiles
+	rounds        int    // rounds per server, in ABBA order
 }
 
 func main() {
@@ -45,9 +46,10 @@ func main() {
 	flag.IntVar(&cfg.clients, "clients", 16, "concurrent clients in the throughput runs")
 	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each throughput run")
 	flag.StringVar(&cfg.profileDir, "cpuprofile-dir", "", "write each server's CPU profile of the create, watch, gets, writes and mixed phases here (LABEL-PHASE.pprof; each as long as -duration)")
+	flag.IntVar(&cfg.rounds, "rounds", 2, "rounds on each server, each on a fresh one, alternating berth, kube-apiserver, kube-apiserver, berth, …; the rows pool every round")
 	flag.Parse()
-	if cfg.pods < 1 || cfg.n < 1 || cfg.clients < 1 || cfg.duration <= 0 || cfg.watchers < 1 || cfg.events < 1 {
-		fmt.Fprintln(os.Stderr, "bench/api: -pods, -n, -clients, -duration, -watchers and -events must be positive")
+	if cfg.pods < 1 || cfg.n < 1 || cfg.clients < 1 || cfg.duration <= 0 || cfg.watchers < 1 || cfg.events < 1 || cfg.rounds < 1 {
+		fmt.Fprintln(os.Stderr, "bench/api: -pods, -n, -clients, -duration, -watchers, -events and -rounds must be positive")
 		os.Exit(2)
 	}
 	cfg.out.Main("processes stopped, temp dirs removed", func(ctx context.Context) error { return run(ctx, cfg) })
@@ -82,15 +84,9 @@ func run(ctx context.Context, cfg config) (err error) {
 		}
 	}
 
-	b, err := benchBerth(ctx, cfg, bin, filepath.Join(tmp, "berth"))
+	b, k, err := runRounds(ctx, cfg, bin, tmp)
 	if err != nil {
-		return fmt.Errorf("berth: %w", err)
-	}
-	var k *kubeResult
-	if cfg.kubeAPIServer != "" {
-		if k, err = benchKube(ctx, cfg, filepath.Join(tmp, "kube")); err != nil {
-			return fmt.Errorf("kube-apiserver: %w", err)
-		}
+		return err
 	}
 	f, err := benchFloor(ctx, cfg, filepath.Join(tmp, "etcd"), b.podJSON, b.configMapJSON)
 	if err != nil {

@@ -102,8 +102,15 @@ func report(w io.Writer, cfg config, m benchkit.Machine, b *berthResult, k *kube
 	}
 	p("- data dirs under: %s\n", m.Tmp)
 	p("- workload: %d pods created one at a time (%s of JSON each, stored), %d random gets, %d lists; "+
-		"throughput with %d clients for %s each\n\n",
+		"throughput with %d clients for %s each\n",
 		cfg.pods, benchkit.Size(int64(podBytes/max(len(b.podJSON), 1))), cfg.n, lists, cfg.clients, cfg.duration)
+	if cfg.rounds > 1 {
+		p("- rounds: the workload ran %d times on each server, each time on a fresh server and data dir, in the order "+
+			"berth, kube-apiserver, kube-apiserver, berth, …, so that a machine that drifts during the run weighs on both alike; "+
+			"every row pools the rounds (all latencies in one sample, rates as all operations over all the time, memory growth as the mean); "+
+			"start, stop and RSS below are the rounds' median and largest\n", cfg.rounds)
+	}
+	p("\n")
 
 	p("| operation | berth p50 | berth p99 | kube-apiserver p50 | kube p99 | speed-up p50 | speed-up p99 |\n")
 	p("|---|---|---|---|---|---|---|\n")

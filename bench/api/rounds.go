@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/berth-dev/berth/bench/internal/benchkit"
+)
+
+// roundOrder is which server each round measures first: berth, kube,
+// kube, berth, ... (an ABBA design), so a machine that drifts during
+// the run (a neighbour's load, the page cache, the disk) weighs on both
+// servers alike instead of on whichever came second.
+func roundOrder(round int) (berthFirst bool) { return round%2 == 0 }
+
+// roundLabel names a round's server in the progress lines and the CPU
+// profiles' file names.
+func roundLabel(server string, round, rounds int) string {
+	if rounds == 1 {
+		return server
+	}
+	return fmt.Sprintf("%s-r%d", server, round+1)
+}
+
+// runRounds measures berth (and kube-apiserver, when configured) in
+// cfg.rounds rounds, each on a fresh server and data dir, and pools them.
+func runRounds(ctx context.Context, cfg config, bin, tmp string) (*berthResult, *kubeResult, error) {
+	var bs []*berthResult
+	var ks []*kubeResult
+	for round := range cfg.rounds {
+		doBerth := func() error {
+			b, err := benchBerth(ctx, cfg, bin, filepath.Join(tmp, fmt.Sprintf("berth-%d", round+1)), roundLabel("berth", round, cfg.rounds))
+			if err != nil {
+				return fmt.Errorf("berth (round %d): %w", round+1, err)
+			}
+			bs = append(bs, b)
+			return nil
+		}
+		doKube := func() error {
+			if cfg.kubeAPIServer == "" {
+				return nil
+			}
+			k, err := benchKube(ctx, cfg, filepath.Join(tmp, fmt.Sprintf("kube-%d", round+1)), roundLabel("kube-apiserver", round, cfg.rounds))
+			if err != nil {
+				return fmt.Errorf("kube-apiserver (round %d): %w", round+1, err)
+			}
+			ks = append(ks, k)
+			return nil
+		}
+		steps := []func() error{doBerth, doKube}
+		if !roundOrder(round) {
+			steps = []func() error{doKube, doBerth}
+		}
+		for _, step := range steps {
+			if err := step(); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	b := &berthResult{apiResult: poolResults(mapResults(bs, func(r *berthResult) *apiResult { return r.apiResult }))}
+	// The server's own figures (start, memory, stop) are each round's
+	// median; the memory at the end is the largest.
+	b.ready = medianDuration(mapResults(bs, func(r *berthResult) time.Duration { return r.ready }))
+	b.stop = medianDuration(mapResults(bs, func(r *berthResult) time.Duration { return r.stop }))
+	for _, r := range bs {
+		b.peakRSS, b.rss = max(b.peakRSS, r.peakRSS), max(b.rss, r.rss)
+		if r.stopErr != nil && b.stopErr == nil {
+			b.stopErr = r.stopErr
+		}
+	}
+	if len(ks) == 0 {
+		return b, nil, nil
+	}
+	k := &kubeResult{apiResult: poolResults(mapResults(ks, func(r *kubeResult) *apiResult { return r.apiResult }))}
+	k.ready = medianDuration(mapResults(ks, func(r *kubeResult) time.Duration { return r.ready }))
+	for _, r := range ks {
+		k.rss = max(k.rss, r.rss)
+	}
+	return b, k, nil
+}
+
+func mapResults[T, U any](in []T, f func(T) U) []U {
+	out := make([]U, 0, len(in))
+	for _, x := range in {
+		out = append(out, f(x))
+	}
+	return out
+}
+
+func medianDuration(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[(len(s)-1)/2]
+}
+
+// poolResults joins rounds of one server: every latency of every round
+// in one sample, rates as all operations over all the time, the memory
+// growth as the rounds' mean. The sizes and the stored objects are the
+// first round's (every round creates the same objects).
+func poolResults(rs []*apiResult) *apiResult {
+	if len(rs) == 0 {
+		return &apiResult{}
+	}
+	out := *rs[0]
+	out.create, out.get, out.list, out.listRaw, out.listSelector = nil, nil, nil, nil, nil
+	out.getProto, out.listProto, out.watchLat = nil, nil, nil
+	out.gets, out.creates, out.mixed = rate{}, rate{}, rate{}
+	out.rssBefore, out.rssAfterPods = 0, 0
+	rssKnown := true
+	pool := func(dst *benchkit.Latencies, src benchkit.Latencies) { *dst = append(*dst, src...) }
+	poolRate := func(dst *rate, src rate) {
+		dst.ops += src.ops
+		dst.elapsed += src.elapsed
+		dst.lat = append(dst.lat, src.lat...)
+	}
+	for _, r := range rs {
+		pool(&out.create, r.create)
+		pool(&out.get, r.get)
+		pool(&out.list, r.list)
+		pool(&out.listRaw, r.listRaw)
+		pool(&out.listSelector, r.listSelector)
+		pool(&out.getProto, r.getProto)
+		pool(&out.listProto, r.listProto)
+		pool(&out.watchLat, r.watchLat)
+		poolRate(&out.gets, r.gets)
+		poolRate(&out.creates, r.creates)
+		poolRate(&out.mixed, r.mixed)
+		out.protoServed = out.protoServed && r.protoServed
+		rssKnown = rssKnown && r.rssBefore > 0 && r.rssAfterPods > 0
+		out.rssBefore += r.rssBefore / int64(len(rs))
+		out.rssAfterPods += r.rssAfterPods / int64(len(rs))
+	}
+	if !rssKnown {
+		out.rssBefore, out.rssAfterPods = -1, -1
+	}
+	return &out
+}
