@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
-	"time"
 
 	"github.com/berth-dev/berth/bench/internal/benchkit"
 )
@@ -60,43 +58,32 @@ func runRounds(ctx context.Context, cfg config, bin, tmp string) (*berthResult, 
 			}
 		}
 	}
-	b := &berthResult{apiResult: poolResults(mapResults(bs, func(r *berthResult) *apiResult { return r.apiResult }))}
-	// The server's own figures (start, memory, stop) are each round's
-	// median; the memory at the end is the largest.
-	b.ready = medianDuration(mapResults(bs, func(r *berthResult) time.Duration { return r.ready }))
-	b.stop = medianDuration(mapResults(bs, func(r *berthResult) time.Duration { return r.stop }))
+	// The server's own figures (start, stop) are the rounds' median; the
+	// memory at the end is the largest.
+	var (
+		apis         []*apiResult
+		ready, stops benchkit.Latencies
+	)
+	b := &berthResult{peakRSS: -1, rss: -1} // -1: unknown, as one round reports it
 	for _, r := range bs {
+		apis, ready, stops = append(apis, r.apiResult), append(ready, r.ready), append(stops, r.stop)
 		b.peakRSS, b.rss = max(b.peakRSS, r.peakRSS), max(b.rss, r.rss)
 		if r.stopErr != nil && b.stopErr == nil {
 			b.stopErr = r.stopErr
 		}
 	}
+	b.apiResult, b.ready, b.stop = poolResults(apis), ready.Pct(50), stops.Pct(50)
 	if len(ks) == 0 {
 		return b, nil, nil
 	}
-	k := &kubeResult{apiResult: poolResults(mapResults(ks, func(r *kubeResult) *apiResult { return r.apiResult }))}
-	k.ready = medianDuration(mapResults(ks, func(r *kubeResult) time.Duration { return r.ready }))
+	apis, ready = nil, nil
+	k := &kubeResult{rss: -1}
 	for _, r := range ks {
+		apis, ready = append(apis, r.apiResult), append(ready, r.ready)
 		k.rss = max(k.rss, r.rss)
 	}
+	k.apiResult, k.ready = poolResults(apis), ready.Pct(50)
 	return b, k, nil
-}
-
-func mapResults[T, U any](in []T, f func(T) U) []U {
-	out := make([]U, 0, len(in))
-	for _, x := range in {
-		out = append(out, f(x))
-	}
-	return out
-}
-
-func medianDuration(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[(len(s)-1)/2]
 }
 
 // poolResults joins rounds of one server: every latency of every round
