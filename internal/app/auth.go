@@ -15,7 +15,6 @@ import (
 	"github.com/berth-dev/berth/internal/storage"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/kubernetes/pkg/controller/certificates/rootcacertpublisher"
 	"k8s.io/kubernetes/pkg/controller/clusterroleaggregation"
 )
@@ -66,9 +65,10 @@ func (a *accessControl) escalationPlugin() any {
 // nodeRestrictionPlugin is Kubernetes' NodeRestriction admission plugin
 // over the same caches the Node authorizer uses.
 func (a *accessControl) nodeRestrictionPlugin() (any, error) {
-	// Never started: its listers (PersistentVolumes, claims, CSIDrivers,
-	// none of which berth serves) stay empty.
-	empty := informers.NewSharedInformerFactory(fake.NewSimpleClientset(), 0)
+	// Never started, so its client is never called: its listers
+	// (PersistentVolumes, claims, CSIDrivers, none of which berth serves)
+	// stay empty.
+	empty := informers.NewSharedInformerFactory(a.client, 0)
 	return noderestriction.New(a.rbac.Informers(), empty, a.rbac.Authorizer)
 }
 

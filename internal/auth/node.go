@@ -3,7 +3,6 @@ package auth
 import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubernetes/pkg/auth/nodeidentifier"
 	"k8s.io/kubernetes/plugin/pkg/auth/authorizer/node"
@@ -17,23 +16,19 @@ import (
 // every node. Its graph is fed from pod and node informers as
 // kube-apiserver's is. berth serves no PersistentVolumes,
 // VolumeAttachments, ResourceSlices or PodCertificateRequests, so those
-// edges come from an always-empty cache (a fake clientset) rather than
-// from informers that would list unknown resources forever.
-func newNodeAuthorizer(f informers.SharedInformerFactory) (*node.NodeAuthorizer, []cache.InformerSynced) {
-	empty := informers.NewSharedInformerFactory(fake.NewSimpleClientset(), 0)
+// edges come from informers over an always-empty source (returned to be
+// run with the others) rather than from informers that would list unknown
+// resources forever.
+func newNodeAuthorizer(f informers.SharedInformerFactory) (*node.NodeAuthorizer, []cache.InformerSynced, []cache.SharedIndexInformer) {
+	pvs, attachments := newEmptyPersistentVolumes(), newEmptyVolumeAttachments()
 	graph := node.NewGraph()
-	node.AddGraphEventHandlers(graph,
-		f.Core().V1().Nodes(), f.Core().V1().Pods(),
-		empty.Core().V1().PersistentVolumes(), empty.Storage().V1().VolumeAttachments(),
-		nil, nil)
-	// The empty factory's caches sync at once; it needs no stop.
-	empty.Start(nil)
+	node.AddGraphEventHandlers(graph, f.Core().V1().Nodes(), f.Core().V1().Pods(), pvs, attachments, nil, nil)
+	empty := []cache.SharedIndexInformer{pvs.Informer(), attachments.Informer()}
 	synced := []cache.InformerSynced{
 		f.Core().V1().Pods().Informer().HasSynced, f.Core().V1().Nodes().Informer().HasSynced,
-		empty.Core().V1().PersistentVolumes().Informer().HasSynced,
-		empty.Storage().V1().VolumeAttachments().Informer().HasSynced,
+		pvs.Informer().HasSynced, attachments.Informer().HasSynced,
 	}
-	return node.NewAuthorizer(graph, nodeidentifier.NewDefaultNodeIdentifier(), bootstrappolicy.NodeRules()), synced
+	return node.NewAuthorizer(graph, nodeidentifier.NewDefaultNodeIdentifier(), bootstrappolicy.NodeRules()), synced, empty
 }
 
 var _ authorizer.RuleResolver = (*node.NodeAuthorizer)(nil)
