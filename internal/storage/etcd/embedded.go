@@ -14,7 +14,6 @@ import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
-	"go.etcd.io/etcd/client/pkg/v3/logutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
@@ -227,7 +226,7 @@ func embedConfig(cfg EmbeddedConfig, stopping *atomic.Bool) (*embed.Config, *zap
 	lg := cfg.Logger
 	if lg == nil {
 		var err error
-		if lg, err = logutil.CreateDefaultZapLogger(zap.ErrorLevel); err != nil {
+		if lg, err = errorLogger(); err != nil {
 			return nil, nil, fmt.Errorf("etcd: creating the server logger: %w", err)
 		}
 	}
