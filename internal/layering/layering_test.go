@@ -1,7 +1,8 @@
-// Package layering holds one test: the package layering of DESIGN.md,
-// "cmd → cli → app → (apiserver, agent, explain) → (registry, admission,
-// podworker parts) → (storage, controllers, containerd, imageref, cri);
-// nothing below imports anything above it".
+// Package layering holds the tests of what imports what: the package
+// layering of DESIGN.md, "cmd → cli → app → (apiserver, agent, explain) →
+// (registry, admission, podworker parts) → (storage, controllers,
+// containerd, imageref, cri); nothing below imports anything above it",
+// and no fake of a dependency in the binary.
 package layering
 
 import (
@@ -127,5 +128,21 @@ func TestLayering(t *testing.T) {
 	sort.Strings(violations)
 	for _, v := range violations {
 		t.Error(v)
+	}
+}
+
+// The shipped binary links no test helper of its dependencies either: a
+// fake clientset once brought every fake typed client, 15 MB of it.
+// (k8s.io/client-go/testing itself comes with client-go's gentype, which
+// every typed client uses.)
+func TestBinaryLinksNoFakes(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", module+"cmd/berth").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasSuffix(pkg, "/fake") || strings.Contains(pkg, "/fake/") || pkg == "testing" {
+			t.Errorf("berth links %s, a test helper", pkg)
+		}
 	}
 }
