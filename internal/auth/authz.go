@@ -30,7 +30,6 @@ type RBAC struct {
 
 	factory    informers.SharedInformerFactory
 	nodeSynced []cache.InformerSynced
-	nodeEmpty  []cache.SharedIndexInformer
 }
 
 // NewRBAC builds the authorizer; Run starts its caches.
@@ -42,7 +41,7 @@ func NewRBAC(client kubernetes.Interface) (*RBAC, error) {
 	clusterRoles := &rbac.ClusterRoleGetter{Lister: rb.ClusterRoles().Lister()}
 	clusterBindings := &rbac.ClusterRoleBindingLister{Lister: rb.ClusterRoleBindings().Lister()}
 	rbacAuthz := rbac.New(roles, bindings, clusterRoles, clusterBindings)
-	nodeAuthz, nodeSynced, nodeEmpty := newNodeAuthorizer(f)
+	nodeAuthz, nodeSynced := newNodeAuthorizer(f)
 	// kube-apiserver's order and names for --authorization-mode=Node,RBAC,
 	// behind its system:masters shortcut (a union's reasons are prefixed
 	// with the name, "node: no relationship found ...", as there).
@@ -57,7 +56,7 @@ func NewRBAC(client kubernetes.Interface) (*RBAC, error) {
 	return &RBAC{
 		Authorizer: a, Rules: authzunion.NewRuleResolvers(nodeAuthz, rbacAuthz),
 		Resolver: rbacregistryvalidation.NewDefaultRuleResolver(roles, bindings, clusterRoles, clusterBindings),
-		factory:  f, nodeSynced: nodeSynced, nodeEmpty: nodeEmpty,
+		factory:  f, nodeSynced: nodeSynced,
 	}, nil
 }
 
@@ -74,9 +73,6 @@ func (r *RBAC) Run(ctx context.Context) error {
 	}
 	synced = append(synced, r.nodeSynced...)
 	r.factory.Start(ctx.Done())
-	for _, inf := range r.nodeEmpty {
-		go inf.RunWithContext(ctx)
-	}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return fmt.Errorf("rbac: caches did not sync: %w", ctx.Err())
 	}

@@ -34,7 +34,7 @@ var levels = map[string]int{
 	"internal/cri": 5, "internal/keyring": 5, "internal/pki": 5, "internal/proxy": 5, "internal/dns": 5, "internal/auth": 5,
 	// Image references and atomic file writes: used by the leaves too (the
 	// keyring; pki and auth).
-	"internal/imageref": 6, "internal/atomicfile": 6,
+	"internal/imageref": 6, "internal/atomicfile": 6, "internal/emptyinformer": 6,
 	// Test helpers (testHelperLevel): production code must not import them;
 	// they may import anything but cmd.
 	"internal/testutil": testHelperLevel, "internal/cri/fakecri": testHelperLevel, "internal/cri/critest": testHelperLevel,

@@ -23,6 +23,7 @@ package workloads
 
 import (
 	"context"
+	"github.com/berth-dev/berth/internal/emptyinformer"
 	"log/slog"
 	"sync"
 	"time"
@@ -30,22 +31,18 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/discovery"
 	cacheddiscovery "k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/informers/internalinterfaces"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/scale"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/controller-manager/pkg/informerfactory"
 	"k8s.io/klog/v2"
@@ -116,8 +113,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithTransform(trim))
 	// Kinds berth does not serve: empty informers, registered before any
 	// controller asks for them.
-	factory.InformerFor(&corev1.PersistentVolumeClaim{}, emptyInformer(&corev1.PersistentVolumeClaim{}, &corev1.PersistentVolumeClaimList{}))
-	factory.InformerFor(&corev1.ReplicationController{}, emptyInformer(&corev1.ReplicationController{}, &corev1.ReplicationControllerList{}))
+	factory.InformerFor(&corev1.PersistentVolumeClaim{}, emptyinformer.For(&corev1.PersistentVolumeClaim{}, &corev1.PersistentVolumeClaimList{}))
+	factory.InformerFor(&corev1.ReplicationController{}, emptyinformer.For(&corev1.ReplicationController{}, &corev1.ReplicationControllerList{}))
 
 	mdClient, err := metadata.NewForConfig(c.cfg.RESTConfig)
 	if err != nil {
@@ -209,30 +206,3 @@ func gcIgnored() map[schema.GroupResource]struct{} {
 		{Group: "events.k8s.io", Resource: "events"}: {},
 	}
 }
-
-// emptyInformer makes an informer of a kind berth does not serve: it lists
-// nothing and its watch never sends, so caches sync at once.
-func emptyInformer(obj, list runtime.Object) internalinterfaces.NewInformerFunc {
-	return func(kubernetes.Interface, time.Duration) cache.SharedIndexInformer {
-		return cache.NewSharedIndexInformer(emptyListWatch{list: list}, obj, 0,
-			cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	}
-}
-
-type emptyListWatch struct{ list runtime.Object }
-
-func (e emptyListWatch) List(metav1.ListOptions) (runtime.Object, error) {
-	l := e.list.DeepCopyObject()
-	if acc, ok := l.(metav1.ListInterface); ok {
-		acc.SetResourceVersion("1")
-	}
-	return l, nil
-}
-
-func (e emptyListWatch) Watch(metav1.ListOptions) (watch.Interface, error) {
-	return watch.NewFake(), nil
-}
-
-// IsWatchListSemanticsUnSupported makes the reflector list then watch,
-// rather than wait for a streamed initial list this source never sends.
-func (emptyListWatch) IsWatchListSemanticsUnSupported() bool { return true }
