@@ -30,7 +30,8 @@ type accessControl struct {
 	client kubernetes.Interface
 }
 
-func newAccessControl(bundle *pki.Bundle, store storage.Store, reg *registry.Registry, client kubernetes.Interface) (*accessControl, error) {
+func newAccessControl(bundle *pki.Bundle, store storage.Store, reg *registry.Registry, client kubernetes.Interface,
+	shared informers.SharedInformerFactory) (*accessControl, error) {
 	key, err := auth.LoadOrCreateKey(filepath.Join(bundle.Dir, auth.ServiceAccountKeyFile))
 	if err != nil {
 		return nil, err
@@ -39,7 +40,7 @@ func newAccessControl(bundle *pki.Bundle, store storage.Store, reg *registry.Reg
 	if err != nil {
 		return nil, err
 	}
-	rb, err := auth.NewRBAC(client)
+	rb, err := auth.NewRBAC(shared)
 	if err != nil {
 		return nil, err
 	}

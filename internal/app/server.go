@@ -9,6 +9,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/controllers/workloads"
+	"k8s.io/client-go/informers"
 	"log/slog"
 	"net"
 	"os"
@@ -262,7 +264,11 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	if err != nil {
 		return err
 	}
-	acl, err := newAccessControl(bundle, store, reg, client)
+	// One typed informer factory for the authorizer and the controllers
+	// (kube-controller-manager shares one the same way): every pod event
+	// is decoded and cached once for all of them.
+	shared := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(workloads.TrimManagedFields))
+	acl, err := newAccessControl(bundle, store, reg, client, shared)
 	if err != nil {
 		return err
 	}
@@ -302,7 +308,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	run("apiserver", srv.Run)
 
 	ctrl := controllerSet{client: client, restConfig: restConfig(server, bundle), serviceCIDR: cfg.ServiceCIDR,
-		advertiseIP: access.advertise, dnsEndpointIP: gateway.String(), port: port, log: cfg.Log}
+		advertiseIP: access.advertise, dnsEndpointIP: gateway.String(), port: port, log: cfg.Log, shared: shared}
 	if err := ctrl.bootstrap(ctx); err != nil {
 		cancel()
 		wg.Wait()

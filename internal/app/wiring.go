@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"k8s.io/client-go/informers"
 	"log/slog"
 	"strconv"
 	"time"
@@ -97,6 +98,10 @@ type controllerSet struct {
 	dnsEndpointIP string
 	port          string
 	log           *slog.Logger
+	// shared is the typed informer factory of the authorizer, the
+	// endpoints and workload controllers and the garbage collector: one
+	// watch and one cache per kind for all of them.
+	shared informers.SharedInformerFactory
 }
 
 func (c controllerSet) bootstrapController() (*bootstrap.Controller, error) {
@@ -137,7 +142,7 @@ func (c controllerSet) runners() map[string]func(context.Context) error {
 		"namespace-controller":      namespace.New(c.client, namespace.Config{Dynamic: dyn, Discover: true, Logger: c.log}).Run,
 		"bootstrap-controller":      b.Run,
 		"binder":                    binder.New(c.client, binder.Config{Logger: c.log}).Run,
-		"endpoints-controllers":     endpoints.New(c.client, endpoints.Config{Logger: c.log}).Run,
-		"workload-controllers":      workloads.New(c.client, workloads.Config{RESTConfig: c.restConfig, Logger: c.log}).Run,
+		"endpoints-controllers":     endpoints.New(c.client, endpoints.Config{Logger: c.log, Informers: c.shared}).Run,
+		"workload-controllers":      workloads.New(c.client, workloads.Config{RESTConfig: c.restConfig, Logger: c.log, Informers: c.shared}).Run,
 	}
 }

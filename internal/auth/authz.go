@@ -3,14 +3,12 @@ package auth
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	authzunion "k8s.io/apiserver/pkg/authorization/union"
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	rbacregistryvalidation "k8s.io/kubernetes/pkg/registry/rbac/validation"
 	"k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac"
@@ -32,9 +30,10 @@ type RBAC struct {
 	nodeSynced []cache.InformerSynced
 }
 
-// NewRBAC builds the authorizer; Run starts its caches.
-func NewRBAC(client kubernetes.Interface) (*RBAC, error) {
-	f := informers.NewSharedInformerFactory(client, 10*time.Minute)
+// NewRBAC builds the authorizer over f's caches (a factory the process's
+// controllers may share: its informers carry no managedFields, which
+// neither authorizer reads); Run starts them.
+func NewRBAC(f informers.SharedInformerFactory) (*RBAC, error) {
 	rb := f.Rbac().V1()
 	roles := &rbac.RoleGetter{Lister: rb.Roles().Lister()}
 	bindings := &rbac.RoleBindingLister{Lister: rb.RoleBindings().Lister()}

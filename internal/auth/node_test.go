@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
@@ -23,7 +24,7 @@ func TestNodeAuthorizer(t *testing.T) {
 			ImagePullSecrets: []corev1.LocalObjectReference{{Name: "pull"}}},
 	}
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}
-	r, err := NewRBAC(fake.NewClientset(pod, node))
+	r, err := NewRBAC(informers.NewSharedInformerFactory(fake.NewClientset(pod, node), 0))
 	if err != nil {
 		t.Fatal(err)
 	}

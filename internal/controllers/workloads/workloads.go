@@ -81,6 +81,11 @@ type Config struct {
 	RESTConfig *rest.Config
 	// Logger receives the controllers' log lines. Default: slog.Default().
 	Logger *slog.Logger
+	// Informers is the typed factory the controllers and the garbage
+	// collector share with the rest of the process (built with
+	// TrimManagedFields, as their own would be); Run starts it and never
+	// shuts it down. Nil: a factory of their own.
+	Informers informers.SharedInformerFactory
 }
 
 // Controller runs the workload controllers and the garbage collector.
@@ -97,9 +102,10 @@ func New(client kubernetes.Interface, cfg Config) *Controller {
 	return &Controller{client: client, cfg: cfg}
 }
 
-// trim drops managedFields from informer caches, as kube-controller-manager
-// does: no controller reads them and they are most of an object's size.
-func trim(obj any) (any, error) {
+// TrimManagedFields drops managedFields from informer caches, as
+// kube-controller-manager does: no controller reads them and they are
+// most of an object's size. It is an informers.WithTransform function.
+func TrimManagedFields(obj any) (any, error) {
 	if acc, ok := obj.(metav1.ObjectMetaAccessor); ok {
 		acc.GetObjectMeta().SetManagedFields(nil)
 	}
@@ -110,7 +116,10 @@ func trim(obj any) (any, error) {
 // ends. Only a configuration error ends it early.
 func (c *Controller) Run(ctx context.Context) error {
 	ctx = klog.NewContext(ctx, logr.FromSlogHandler(c.cfg.Logger.Handler()))
-	factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithTransform(trim))
+	factory, own := c.cfg.Informers, false
+	if factory == nil {
+		factory, own = informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithTransform(TrimManagedFields)), true
+	}
 	// Kinds berth does not serve: empty informers, registered before any
 	// controller asks for them.
 	factory.InformerFor(&corev1.PersistentVolumeClaim{}, emptyinformer.For(&corev1.PersistentVolumeClaim{}, &corev1.PersistentVolumeClaimList{}))
@@ -120,7 +129,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mdFactory := metadatainformer.NewSharedInformerFactoryWithOptions(mdClient, 0, metadatainformer.WithTransform(trim))
+	mdFactory := metadatainformer.NewSharedInformerFactoryWithOptions(mdClient, 0, metadatainformer.WithTransform(TrimManagedFields))
 	disco, err := discovery.NewDiscoveryClientForConfig(c.cfg.RESTConfig)
 	if err != nil {
 		return err
@@ -193,7 +202,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	mdFactory.Start(ctx.Done())
 	close(informersStarted)
 	wg.Wait()
-	factory.Shutdown()
+	if own {
+		factory.Shutdown()
+	}
 	mdFactory.Shutdown()
 	return nil
 }
