@@ -9,8 +9,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/berth-dev/berth/internal/controllers/workloads"
-	"k8s.io/client-go/informers"
 	"log/slog"
 	"net"
 	"os"
@@ -24,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/internal/admission"
 	"github.com/berth-dev/berth/internal/apiserver"
 	"github.com/berth-dev/berth/internal/controllers/bootstrap"
+	"github.com/berth-dev/berth/internal/controllers/workloads"
 	clusterdns "github.com/berth-dev/berth/internal/dns"
 	"github.com/berth-dev/berth/internal/pki"
 	"github.com/berth-dev/berth/internal/proxy"
@@ -34,6 +33,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/applyconfigurations"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 )
 

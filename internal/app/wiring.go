@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"k8s.io/client-go/informers"
 	"log/slog"
 	"strconv"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/internal/storage"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )

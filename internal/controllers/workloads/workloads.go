@@ -23,11 +23,11 @@ package workloads
 
 import (
 	"context"
-	"github.com/berth-dev/berth/internal/emptyinformer"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/emptyinformer"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
