@@ -31,6 +31,7 @@ type config struct {
 	duration      time.Duration
 	profileDir    string // "" : no CPU profiles
 	rounds        int    // rounds per server, in ABBA order
+	clientFloor   bool   // also measure the workload against the stub server
 }
 
 func main() {
@@ -46,8 +47,21 @@ func main() {
 	flag.IntVar(&cfg.clients, "clients", 16, "concurrent clients in the throughput runs")
 	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each throughput run")
 	flag.StringVar(&cfg.profileDir, "cpuprofile-dir", "", "write each server's CPU profile of the create, watch, gets, writes and mixed phases here (LABEL-PHASE.pprof; each as long as -duration)")
+	flag.BoolVar(&cfg.clientFloor, "client-floor", true, "also run the workload against a stub server that answers from pre-encoded bytes: the client's and the wire's share of every row")
+	var stubAddr, stubDir, stubCert, stubKey string
+	flag.StringVar(&stubAddr, "stub-serve", "", "internal: serve the client floor's stub on this address (the benchmark starts it itself)")
+	flag.StringVar(&stubDir, "stub-dir", "", "internal: the stub's answers")
+	flag.StringVar(&stubCert, "stub-cert", "", "internal: the stub's serving certificate")
+	flag.StringVar(&stubKey, "stub-key", "", "internal: the stub's serving key")
 	flag.IntVar(&cfg.rounds, "rounds", 2, "rounds on each server, each on a fresh one, alternating berth, kube-apiserver, kube-apiserver, berth, …; the rows pool every round")
 	flag.Parse()
+	if stubAddr != "" {
+		if err := serveStub(stubAddr, stubDir, stubCert, stubKey); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/api stub:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if cfg.pods < 1 || cfg.n < 1 || cfg.clients < 1 || cfg.duration <= 0 || cfg.watchers < 1 || cfg.events < 1 || cfg.rounds < 1 {
 		fmt.Fprintln(os.Stderr, "bench/api: -pods, -n, -clients, -duration, -watchers, -events and -rounds must be positive")
 		os.Exit(2)
@@ -84,7 +98,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		}
 	}
 
-	b, k, err := runRounds(ctx, cfg, bin, tmp)
+	b, k, c, err := runRounds(ctx, cfg, bin, tmp)
 	if err != nil {
 		return err
 	}
@@ -92,7 +106,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err != nil {
 		return fmt.Errorf("etcd floor: %w", err)
 	}
-	report(cfg.out.Stdout(), cfg, m, b, k, f)
+	report(cfg.out.Stdout(), cfg, m, b, k, f, c)
 	return nil
 }
 

@@ -79,7 +79,7 @@ func perThousandPods(r *apiResult, pods int) int64 {
 }
 
 // report prints the tables.
-func report(w io.Writer, cfg config, m benchkit.Machine, b *berthResult, k *kubeResult, f *floorResult) {
+func report(w io.Writer, cfg config, m benchkit.Machine, b *berthResult, k *kubeResult, f *floorResult, c *stubResult) {
 	var out bytes.Buffer
 	p := func(format string, args ...any) { fmt.Fprintf(&out, format, args...) }
 
@@ -134,6 +134,9 @@ func report(w io.Writer, cfg config, m benchkit.Machine, b *berthResult, k *kube
 			benchkit.Dur(r.Kube.P50), benchkit.Dur(r.Kube.P99), ratio(s50), ratio(s99))
 	}
 	p("\nspeed-up = kube-apiserver ÷ berth for latencies, berth ÷ kube-apiserver for rates (above 1: berth is faster).\n")
+	if c != nil {
+		clientFloorTable(p, cfg, b, k, c)
+	}
 	p("\n| memory | berth | kube-apiserver (etcd apart) |\n|---|---|---|\n")
 	kubePer, kubeRSS := int64(-1), int64(-1)
 	if k != nil {
@@ -185,4 +188,77 @@ func report(w io.Writer, cfg config, m benchkit.Machine, b *berthResult, k *kube
 	p("| stop (SIGTERM → exit) | %s |\n", stop)
 	p("| embedded etcd alone: start | %s |\n", benchkit.Dur(f.start))
 	_, _ = w.Write(out.Bytes())
+}
+
+// clientFloorTable prints each row against the client floor: the same
+// workload against a stub server answering from pre-encoded bytes (see
+// stub.go). The rest of a row is the server's own share.
+func clientFloorTable(p func(string, ...any), cfg config, b *berthResult, k *kubeResult, c *stubResult) {
+	withKube := comparison(cfg, b, k)
+	withFloor := comparison(cfg, b, &kubeResult{apiResult: c.apiResult})
+	p("\n### The client floor: what is left to the server\n\n")
+	p("The same client-go program against a stub server that answers every request with bytes encoded " +
+		"before the first one (berth's own answers) over the same TLS and HTTP/2, in the same run (its " +
+		"rounds between the servers'): the benchmark client's CPU and the wire at both ends, on the same " +
+		"cores. No server can go below it; a row minus the floor is the server's own time.\n\n")
+	if k != nil {
+		p("| operation | client floor p50 | floor p99 | berth − floor, p50 | kube-apiserver − floor, p50 | speed-up of the server's share, p50 | best possible speed-up of the row, p50 |\n")
+		p("|---|---|---|---|---|---|---|\n")
+	} else {
+		p("| operation | client floor p50 | floor p99 | berth − floor, p50 |\n|---|---|---|---|\n")
+	}
+	for i, fr := range withFloor {
+		kr := withKube[i]
+		floor := fr.Kube
+		if floor.Rate > 0 || fr.Berth.Rate > 0 {
+			// Rates: per operation, 1/rate.
+			per := func(r float64) time.Duration {
+				if r <= 0 {
+					return 0
+				}
+				return time.Duration(float64(time.Second) / r)
+			}
+			bt, ft, kt := per(fr.Berth.Rate), per(floor.Rate), per(kr.Kube.Rate)
+			if k == nil {
+				p("| %s | %.0f/s | | %s per op |\n", fr.Name, floor.Rate, aboveFloor(bt, ft))
+				continue
+			}
+			p("| %s | %.0f/s | | %s per op | %s per op | %s | %s |\n", fr.Name, floor.Rate, aboveFloor(bt, ft), aboveFloor(kt, ft),
+				shareSpeedup(bt, kt, ft), bestSpeedup(kt, ft))
+			continue
+		}
+		if k == nil {
+			p("| %s | %s | %s | %s |\n", fr.Name, benchkit.Dur(floor.P50), benchkit.Dur(floor.P99), aboveFloor(fr.Berth.P50, floor.P50))
+			continue
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s |\n", fr.Name, benchkit.Dur(floor.P50), benchkit.Dur(floor.P99),
+			aboveFloor(fr.Berth.P50, floor.P50), aboveFloor(kr.Kube.P50, floor.P50),
+			shareSpeedup(fr.Berth.P50, kr.Kube.P50, floor.P50), bestSpeedup(kr.Kube.P50, floor.P50))
+	}
+	p("\nspeed-up of the server's share = (kube-apiserver − floor) ÷ (berth − floor); best possible speed-up of the row = " +
+		"kube-apiserver ÷ floor, what a server taking no time at all would reach on this machine (rates per operation, 1/rate).\n")
+}
+
+func aboveFloor(v, floor time.Duration) string {
+	if v <= 0 || floor <= 0 {
+		return "–"
+	}
+	if v <= floor {
+		return "≤ floor"
+	}
+	return benchkit.Dur(v - floor)
+}
+
+func shareSpeedup(berth, kube, floor time.Duration) string {
+	if berth <= floor || kube <= floor || floor <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", float64(kube-floor)/float64(berth-floor))
+}
+
+func bestSpeedup(kube, floor time.Duration) string {
+	if kube <= 0 || floor <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", float64(kube)/float64(floor))
 }

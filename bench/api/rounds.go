@@ -9,7 +9,8 @@ import (
 )
 
 // roundOrder is which server each round measures first: berth, kube,
-// kube, berth, ... (an ABBA design), so a machine that drifts during
+// kube, berth, ... (an ABBA design; with the client floor's stub last
+// and first: berth, kube, stub, stub, kube, berth), so a machine that drifts during
 // the run (a neighbour's load, the page cache, the disk) weighs on both
 // servers alike instead of on whichever came second.
 func roundOrder(round int) (berthFirst bool) { return round%2 == 0 }
@@ -25,9 +26,10 @@ func roundLabel(server string, round, rounds int) string {
 
 // runRounds measures berth (and kube-apiserver, when configured) in
 // cfg.rounds rounds, each on a fresh server and data dir, and pools them.
-func runRounds(ctx context.Context, cfg config, bin, tmp string) (*berthResult, *kubeResult, error) {
+func runRounds(ctx context.Context, cfg config, bin, tmp string) (*berthResult, *kubeResult, *stubResult, error) {
 	var bs []*berthResult
 	var ks []*kubeResult
+	var ss []*stubResult
 	for round := range cfg.rounds {
 		doBerth := func() error {
 			b, err := benchBerth(ctx, cfg, bin, filepath.Join(tmp, fmt.Sprintf("berth-%d", round+1)), roundLabel("berth", round, cfg.rounds))
@@ -48,13 +50,27 @@ func runRounds(ctx context.Context, cfg config, bin, tmp string) (*berthResult, 
 			ks = append(ks, k)
 			return nil
 		}
-		steps := []func() error{doBerth, doKube}
+		doStub := func() error {
+			if !cfg.clientFloor {
+				return nil
+			}
+			// The stub serves berth's answers from the first round, which
+			// always measures berth first.
+			s, err := benchStub(ctx, cfg, filepath.Join(tmp, fmt.Sprintf("stub-%d", round+1)), roundLabel("client floor", round, cfg.rounds),
+				bs[0].podJSON, bs[0].configMapJSON)
+			if err != nil {
+				return fmt.Errorf("client floor (round %d): %w", round+1, err)
+			}
+			ss = append(ss, s)
+			return nil
+		}
+		steps := []func() error{doBerth, doKube, doStub}
 		if !roundOrder(round) {
-			steps = []func() error{doKube, doBerth}
+			steps = []func() error{doStub, doKube, doBerth}
 		}
 		for _, step := range steps {
 			if err := step(); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 		}
 	}
@@ -73,8 +89,16 @@ func runRounds(ctx context.Context, cfg config, bin, tmp string) (*berthResult, 
 		}
 	}
 	b.apiResult, b.ready, b.stop = poolResults(apis), ready.Pct(50), stops.Pct(50)
+	var c *stubResult
+	if len(ss) > 0 {
+		apis = nil
+		for _, r := range ss {
+			apis = append(apis, r.apiResult)
+		}
+		c = &stubResult{apiResult: poolResults(apis)}
+	}
 	if len(ks) == 0 {
-		return b, nil, nil
+		return b, nil, c, nil
 	}
 	apis, ready = nil, nil
 	k := &kubeResult{rss: -1}
@@ -83,7 +107,7 @@ func runRounds(ctx context.Context, cfg config, bin, tmp string) (*berthResult, 
 		k.rss = max(k.rss, r.rss)
 	}
 	k.apiResult, k.ready = poolResults(apis), ready.Pct(50)
-	return b, k, nil
+	return b, k, c, nil
 }
 
 // poolResults joins rounds of one server: every latency of every round
