@@ -28,6 +28,7 @@ type accessControl struct {
 	tokens *auth.Tokens
 	bundle *pki.Bundle
 	client kubernetes.Interface
+	local  *apiserver.LocalSources // nil: informers go through the API
 }
 
 func newAccessControl(bundle *pki.Bundle, store storage.Store, reg *registry.Registry, client kubernetes.Interface,
@@ -92,7 +93,7 @@ func (a *accessControl) bootstrap(ctx context.Context) error {
 // runners: the RBAC caches, Kubernetes' ClusterRole aggregation controller
 // and its root-CA publisher (kube-root-ca.crt in every namespace).
 func (a *accessControl) runners() map[string]func(context.Context) error {
-	core := informers.NewSharedInformerFactory(a.client, 10*time.Minute)
+	core := localFactory(a.client, 10*time.Minute, a.local, gvrConfigMaps, gvrNamespaces)
 	return map[string]func(context.Context) error{
 		"rbac-cache": a.rbac.Run,
 		"clusterrole-aggregation": func(ctx context.Context) error {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -268,7 +269,12 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	// (kube-controller-manager shares one the same way): every pod event
 	// is decoded and cached once for all of them.
 	shared := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(workloads.TrimManagedFields))
+	local := apiserver.NewLocalSources(store, reg)
+	registerLocalInformers(shared, local, reg)
 	acl, err := newAccessControl(bundle, store, reg, client, shared)
+	if err == nil {
+		acl.local = local
+	}
 	if err != nil {
 		return err
 	}
@@ -308,7 +314,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	run("apiserver", srv.Run)
 
 	ctrl := controllerSet{client: client, restConfig: restConfig(server, bundle), serviceCIDR: cfg.ServiceCIDR,
-		advertiseIP: access.advertise, dnsEndpointIP: gateway.String(), port: port, log: cfg.Log, shared: shared}
+		advertiseIP: access.advertise, dnsEndpointIP: gateway.String(), port: port, log: cfg.Log, shared: shared, local: local}
 	if err := ctrl.bootstrap(ctx); err != nil {
 		cancel()
 		wg.Wait()
@@ -470,4 +476,37 @@ func checkVerificationPolicy(p string) error {
 		return nil
 	}
 	return fmt.Errorf("--image-pull-credentials-verification-policy: unknown image pull credential verification policy: %s (use NeverVerify, NeverVerifyPreloadedImages, NeverVerifyAllowlistedImages or AlwaysVerify)", p)
+}
+
+// registerLocalInformers makes f's informers read the watch cache in
+// process instead of the API over TLS (apiserver.LocalSources), for the
+// kinds the garbage collector watches: every stored kind that can be
+// listed, watched and deleted, events aside. The garbage collector takes
+// an informer of each from f anyway, so this starts no informer that
+// would not run; the controllers' and authorizers' kinds are among them.
+func registerLocalInformers(f informers.SharedInformerFactory, local *apiserver.LocalSources, reg *registry.Registry) {
+	if local == nil {
+		return
+	}
+	ignored := workloads.GCIgnored()
+	for _, r := range reg.All() {
+		if _, skip := ignored[r.GVR().GroupResource()]; skip || !hasVerbs(r, "list", "watch", "delete") {
+			continue
+		}
+		if newInformer, obj, ok := local.Informer(r.GVR()); ok {
+			f.InformerFor(obj, newInformer)
+		}
+	}
+}
+
+func hasVerbs(r *registry.Resource, verbs ...string) bool {
+	if r.Verbs == nil {
+		return true
+	}
+	for _, v := range verbs {
+		if !slices.Contains(r.Verbs, v) {
+			return false
+		}
+	}
+	return true
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/storage"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -102,6 +103,9 @@ type controllerSet struct {
 	// endpoints and workload controllers and the garbage collector: one
 	// watch and one cache per kind for all of them.
 	shared informers.SharedInformerFactory
+	// local builds informers on the watch cache in process (nil: none,
+	// every informer goes through the API).
+	local *apiserver.LocalSources
 }
 
 func (c controllerSet) bootstrapController() (*bootstrap.Controller, error) {
@@ -138,11 +142,43 @@ func (c controllerSet) runners() map[string]func(context.Context) error {
 	}
 	b, _ := c.bootstrapController()
 	return map[string]func(context.Context) error{
-		"serviceaccount-controller": serviceaccount.New(c.client, serviceaccount.Config{Logger: c.log}).Run,
-		"namespace-controller":      namespace.New(c.client, namespace.Config{Dynamic: dyn, Discover: true, Logger: c.log}).Run,
-		"bootstrap-controller":      b.Run,
-		"binder":                    binder.New(c.client, binder.Config{Logger: c.log}).Run,
-		"endpoints-controllers":     endpoints.New(c.client, endpoints.Config{Logger: c.log, Informers: c.shared}).Run,
-		"workload-controllers":      workloads.New(c.client, workloads.Config{RESTConfig: c.restConfig, Logger: c.log, Informers: c.shared}).Run,
+		"serviceaccount-controller": serviceaccount.New(c.client, serviceaccount.Config{Logger: c.log,
+			Informers: localFactory(c.client, 10*time.Minute, c.local, gvrNamespaces, gvrServiceAccounts)}).Run,
+		"namespace-controller": namespace.New(c.client, namespace.Config{Dynamic: dyn, Discover: true, Logger: c.log,
+			Informers: localFactory(c.client, 10*time.Minute, c.local, gvrNamespaces, gvrPods)}).Run,
+		"bootstrap-controller":  b.Run,
+		"binder":                binder.New(c.client, binderConfig(c.log, c.shared, c.local)).Run,
+		"endpoints-controllers": endpoints.New(c.client, endpoints.Config{Logger: c.log, Informers: c.shared}).Run,
+		"workload-controllers":  workloads.New(c.client, workloads.Config{RESTConfig: c.restConfig, Logger: c.log, Informers: c.shared}).Run,
 	}
+}
+
+var (
+	gvrPods            = corev1.SchemeGroupVersion.WithResource("pods")
+	gvrNamespaces      = corev1.SchemeGroupVersion.WithResource("namespaces")
+	gvrServiceAccounts = corev1.SchemeGroupVersion.WithResource("serviceaccounts")
+	gvrConfigMaps      = corev1.SchemeGroupVersion.WithResource("configmaps")
+)
+
+// localFactory is an informer factory whose informers of gvrs read the
+// watch cache in process (apiserver.LocalSources); any other kind it is
+// asked for goes through the API.
+func localFactory(client kubernetes.Interface, resync time.Duration, local *apiserver.LocalSources, gvrs ...schema.GroupVersionResource) informers.SharedInformerFactory {
+	f := informers.NewSharedInformerFactory(client, resync)
+	for _, gvr := range gvrs {
+		if newInformer, obj, ok := local.Informer(gvr); ok {
+			f.InformerFor(obj, newInformer)
+		}
+	}
+	return f
+}
+
+// binderConfig gives the binder the shared factory's nodes and, with a
+// watch cache, its pods in process.
+func binderConfig(log *slog.Logger, shared informers.SharedInformerFactory, local *apiserver.LocalSources) binder.Config {
+	cfg := binder.Config{Logger: log, Informers: shared}
+	if pods, ok := local.ListerWatcher(gvrPods); ok {
+		cfg.Pods = pods
+	}
+	return cfg
 }

@@ -77,6 +77,15 @@ type Config struct {
 	Recorder record.EventRecorder
 	// Logger receives the controller's log lines. Default: slog.Default().
 	Logger *slog.Logger
+	// Pods, when set, is where the controller lists and watches pods (an
+	// in-process source); it applies its own field selector on top.
+	// Default: the API, through client.
+	Pods PodSource
+}
+
+// PodSource lists and watches pods with the options it is given.
+type PodSource interface {
+	WithOptions(tweak func(*metav1.ListOptions)) cache.ListerWatcher
 }
 
 // Controller binds pending pods to nodes.
@@ -120,14 +129,18 @@ func New(client kubernetes.Interface, cfg Config) *Controller {
 
 	// Only pods without a node concern the binder; a bound pod leaves this
 	// watch (the server reports it as deleted) the moment it is bound.
-	c.podInformer = coreinformers.NewFilteredPodInformer(client, metav1.NamespaceAll, resync, cache.Indexers{},
-		func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.AndSelectors(
-				fields.OneTermEqualSelector("spec.nodeName", ""),
-				fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
-				fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
-			).String()
-		})
+	unbound := func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.AndSelectors(
+			fields.OneTermEqualSelector("spec.nodeName", ""),
+			fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
+			fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
+		).String()
+	}
+	if cfg.Pods != nil {
+		c.podInformer = cache.NewSharedIndexInformer(cfg.Pods.WithOptions(unbound), &corev1.Pod{}, resync, cache.Indexers{})
+	} else {
+		c.podInformer = coreinformers.NewFilteredPodInformer(client, metav1.NamespaceAll, resync, cache.Indexers{}, unbound)
+	}
 	c.podLister = corelisters.NewPodLister(c.podInformer.GetIndexer())
 	podReg, _ := c.podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueuePod,

@@ -183,7 +183,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	runs = append(runs, func(ctx context.Context) { pdb.Run(ctx, disruptionWorkers) })
 
 	informersStarted := make(chan struct{})
-	gc, err := garbagecollector.NewGarbageCollector(ctx, c.client, mdClient, mapper, gcIgnored(),
+	gc, err := garbagecollector.NewGarbageCollector(ctx, c.client, mdClient, mapper, GCIgnored(),
 		informerfactory.NewInformerFactory(factory, mdFactory), informersStarted)
 	if err != nil {
 		return err
@@ -209,9 +209,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	return nil
 }
 
-// gcIgnored is kube-controller-manager's default --gc-ignored-resources:
+// GCIgnored is kube-controller-manager's default --gc-ignored-resources:
 // events are never owners nor worth a graph node.
-func gcIgnored() map[schema.GroupResource]struct{} {
+func GCIgnored() map[schema.GroupResource]struct{} {
 	return map[schema.GroupResource]struct{}{
 		{Group: "", Resource: "events"}:              {},
 		{Group: "events.k8s.io", Resource: "events"}: {},
