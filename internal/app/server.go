@@ -272,12 +272,10 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	local := apiserver.NewLocalSources(store, reg)
 	registerLocalInformers(shared, local, reg)
 	acl, err := newAccessControl(bundle, store, reg, client, shared)
-	if err == nil {
-		acl.local = local
-	}
 	if err != nil {
 		return err
 	}
+	acl.local = local
 	nodeRestriction, err := acl.nodeRestrictionPlugin()
 	if err != nil {
 		return err
