@@ -39,16 +39,11 @@ import (
 // stubFiles are what the benchmark hands the stub process: berth's
 // answers for the pods and a configmap, and the certificates.
 type stubFiles struct {
-	dir              string
-	pods, configMap  string // JSON: an array of pods; one configmap
-	cert, key, ready string
+	pods, configMap string // JSON: an array of pods; one configmap
 }
 
 func newStubFiles(dir string) stubFiles {
-	return stubFiles{
-		dir: dir, pods: filepath.Join(dir, "pods.json"), configMap: filepath.Join(dir, "configmap.json"),
-		cert: filepath.Join(dir, "apiserver.crt"), key: filepath.Join(dir, "apiserver.key"),
-	}
+	return stubFiles{pods: filepath.Join(dir, "pods.json"), configMap: filepath.Join(dir, "configmap.json")}
 }
 
 // stubResult is what the workload measured against the stub.
@@ -68,7 +63,6 @@ func benchStub(ctx context.Context, cfg config, dir, label string, podJSON [][]b
 	if err != nil {
 		return nil, fmt.Errorf("writing certificates: %w", err)
 	}
-	files.cert, files.key = certs.serverCert, certs.serverKey
 	pods := make([]json.RawMessage, len(podJSON))
 	for i, p := range podJSON {
 		pods[i] = p
@@ -94,7 +88,7 @@ func benchStub(ctx context.Context, cfg config, dir, label string, podJSON [][]b
 	}
 	benchkit.Progress("%s: starting the stub API server on %s", label, addr)
 	child, err := benchkit.StartChild(filepath.Join(dir, "stub.log"), syscall.SIGTERM, exe,
-		"-stub-serve", addr, "-stub-dir", dir, "-stub-cert", files.cert, "-stub-key", files.key)
+		"-stub-serve", addr, "-stub-dir", dir, "-stub-cert", certs.serverCert, "-stub-key", certs.serverKey)
 	if err != nil {
 		return nil, fmt.Errorf("starting the stub: %w", err)
 	}
