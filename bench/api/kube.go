@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -84,26 +85,14 @@ func benchKube(ctx context.Context, cfg config, dir, label string) (*kubeResult,
 	if err != nil {
 		return nil, fmt.Errorf("starting %s: %w", cfg.kubeAPIServer, err)
 	}
-	defer func() {
-		if _, stopErr := kapi.Stop(benchkit.ServerStopTimeout); stopErr != nil {
-			benchkit.Progress("%s: stopping: %v", label, stopErr)
-		}
-	}()
-	hc, err := tlsClient(certs)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitHTTP(ctx, hc, host+"/readyz", kapi); err != nil {
+	defer stopChild(label, kapi)
+	if err := waitReady(ctx, host, certs, kapi); err != nil {
 		return nil, fmt.Errorf("kube-apiserver: %w", err)
 	}
 	res := &kubeResult{ready: time.Since(start)}
 	benchkit.Progress("%s: ready in %s", label, res.ready.Round(time.Millisecond))
 
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := writeKubeconfig(kubeconfig, host, certs); err != nil {
-		return nil, err
-	}
-	rc, err := benchkit.RESTConfig(kubeconfig, "berth-bench-api")
+	rc, err := restConfigFor(dir, host, certs)
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +101,34 @@ func benchKube(ctx context.Context, cfg config, dir, label string) (*kubeResult,
 	}
 	res.rss = benchkit.RSS(kapi.Pid())
 	return res, nil
+}
+
+// stopChild stops a server the benchmark started, saying how it went
+// when not cleanly.
+func stopChild(label string, c *benchkit.Child) {
+	if _, err := c.Stop(benchkit.ServerStopTimeout); err != nil {
+		benchkit.Progress("%s: stopping: %v", label, err)
+	}
+}
+
+// waitReady waits until the server at host answers /readyz over TLS with
+// the benchmark's certificates.
+func waitReady(ctx context.Context, host string, certs kubeCerts, c *benchkit.Child) error {
+	hc, err := tlsClient(certs)
+	if err != nil {
+		return err
+	}
+	return waitHTTP(ctx, hc, host+"/readyz", c)
+}
+
+// restConfigFor writes a kubeconfig for host under dir and reads it back
+// as the benchmark's client config.
+func restConfigFor(dir, host string, certs kubeCerts) (*rest.Config, error) {
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := writeKubeconfig(kubeconfig, host, certs); err != nil {
+		return nil, err
+	}
+	return benchkit.RESTConfig(kubeconfig, "berth-bench-api")
 }
 
 // freePorts returns n loopback ports that were free a moment ago.

@@ -79,7 +79,7 @@ func perThousandPods(r *apiResult, pods int) int64 {
 }
 
 // report prints the tables.
-func report(w io.Writer, cfg config, m benchkit.Machine, b *berthResult, k *kubeResult, f *floorResult, c *stubResult) {
+func report(w io.Writer, cfg config, m benchkit.Machine, b *berthResult, k *kubeResult, f *floorResult, c *apiResult) {
 	var out bytes.Buffer
 	p := func(format string, args ...any) { fmt.Fprintf(&out, format, args...) }
 
@@ -193,9 +193,9 @@ func report(w io.Writer, cfg config, m benchkit.Machine, b *berthResult, k *kube
 // clientFloorTable prints each row against the client floor: the same
 // workload against a stub server answering from pre-encoded bytes (see
 // stub.go). The rest of a row is the server's own share.
-func clientFloorTable(p func(string, ...any), cfg config, b *berthResult, k *kubeResult, c *stubResult) {
+func clientFloorTable(p func(string, ...any), cfg config, b *berthResult, k *kubeResult, c *apiResult) {
 	withKube := comparison(cfg, b, k)
-	withFloor := comparison(cfg, b, &kubeResult{apiResult: c.apiResult})
+	withFloor := comparison(cfg, b, &kubeResult{apiResult: c})
 	p("\n### The client floor: what is left to the server\n\n")
 	p("The same client-go program against a stub server that answers every request with bytes encoded " +
 		"before the first one (berth's own answers) over the same TLS and HTTP/2, in the same run (its " +

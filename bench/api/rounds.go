@@ -26,10 +26,10 @@ func roundLabel(server string, round, rounds int) string {
 
 // runRounds measures berth (and kube-apiserver, when configured) in
 // cfg.rounds rounds, each on a fresh server and data dir, and pools them.
-func runRounds(ctx context.Context, cfg config, bin, tmp string) (*berthResult, *kubeResult, *stubResult, error) {
+func runRounds(ctx context.Context, cfg config, bin, tmp string) (*berthResult, *kubeResult, *apiResult, error) {
 	var bs []*berthResult
 	var ks []*kubeResult
-	var ss []*stubResult
+	var ss []*apiResult
 	for round := range cfg.rounds {
 		doBerth := func() error {
 			b, err := benchBerth(ctx, cfg, bin, filepath.Join(tmp, fmt.Sprintf("berth-%d", round+1)), roundLabel("berth", round, cfg.rounds))
@@ -89,13 +89,9 @@ func runRounds(ctx context.Context, cfg config, bin, tmp string) (*berthResult, 
 		}
 	}
 	b.apiResult, b.ready, b.stop = poolResults(apis), ready.Pct(50), stops.Pct(50)
-	var c *stubResult
+	var c *apiResult // the client floor's
 	if len(ss) > 0 {
-		apis = nil
-		for _, r := range ss {
-			apis = append(apis, r.apiResult)
-		}
-		c = &stubResult{apiResult: poolResults(apis)}
+		c = poolResults(ss)
 	}
 	if len(ks) == 0 {
 		return b, nil, c, nil

@@ -46,15 +46,10 @@ func newStubFiles(dir string) stubFiles {
 	return stubFiles{pods: filepath.Join(dir, "pods.json"), configMap: filepath.Join(dir, "configmap.json")}
 }
 
-// stubResult is what the workload measured against the stub.
-type stubResult struct {
-	*apiResult
-}
-
 // benchStub starts the stub as a child process (this benchmark's binary
 // with -stub-serve) on berth's answers, runs the workload against it and
 // stops it.
-func benchStub(ctx context.Context, cfg config, dir, label string, podJSON [][]byte, configMapJSON []byte) (*stubResult, error) {
+func benchStub(ctx context.Context, cfg config, dir, label string, podJSON [][]byte, configMapJSON []byte) (*apiResult, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -92,34 +87,18 @@ func benchStub(ctx context.Context, cfg config, dir, label string, podJSON [][]b
 	if err != nil {
 		return nil, fmt.Errorf("starting the stub: %w", err)
 	}
-	defer func() {
-		if _, stopErr := child.Stop(benchkit.ServerStopTimeout); stopErr != nil {
-			benchkit.Progress("%s: stopping: %v", label, stopErr)
-		}
-	}()
-	hc, err := tlsClient(certs)
-	if err != nil {
-		return nil, err
-	}
+	defer stopChild(label, child)
 	host := "https://" + addr
-	if err := waitHTTP(ctx, hc, host+"/readyz", child); err != nil {
+	if err := waitReady(ctx, host, certs, child); err != nil {
 		return nil, fmt.Errorf("stub: %w", err)
 	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := writeKubeconfig(kubeconfig, host, certs); err != nil {
-		return nil, err
-	}
-	rc, err := benchkit.RESTConfig(kubeconfig, "berth-bench-api")
+	rc, err := restConfigFor(dir, host, certs)
 	if err != nil {
 		return nil, err
 	}
 	noProfile := cfg
 	noProfile.profileDir = ""
-	res := &stubResult{}
-	if res.apiResult, err = runWorkload(ctx, label, noProfile, rc, 0); err != nil {
-		return nil, err
-	}
-	return res, nil
+	return runWorkload(ctx, label, noProfile, rc, 0)
 }
 
 // serveStub is the stub process: it serves until SIGTERM.
