@@ -2,17 +2,15 @@ package apiserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
@@ -100,15 +98,7 @@ var _ cache.ListerWatcherWithContext = (*LocalSource)(nil)
 func (*LocalSource) IsWatchListSemanticsUnSupported() bool { return true }
 
 func (l *LocalSource) selector(opts metav1.ListOptions) (selector, error) {
-	ls, err := labels.Parse(opts.LabelSelector)
-	if err != nil {
-		return selector{}, err
-	}
-	fs, err := fields.ParseSelector(opts.FieldSelector)
-	if err != nil {
-		return selector{}, err
-	}
-	return selector{labels: ls, fields: fs}, nil
+	return newSelector(l.res, opts.LabelSelector, opts.FieldSelector)
 }
 
 // List implements cache.Lister.
@@ -116,23 +106,23 @@ func (l *LocalSource) List(opts metav1.ListOptions) (runtime.Object, error) {
 	return l.ListWithContext(context.Background(), opts)
 }
 
-// ListWithContext lists at the options' resourceVersion, with
-// Kubernetes' semantics (unset: the newest state; "0": any; N: not older
-// than N). The items are shallow copies of the cache's shared objects.
+// ListWithContext lists at the options' resourceVersion, as the API's
+// lists do (readRevision). The items are shallow copies of the cache's shared objects.
 func (l *LocalSource) ListWithContext(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 	sel, err := l.selector(opts)
 	if err != nil {
 		return nil, err
 	}
-	minRev := watchcache.Consistent
-	switch rv := opts.ResourceVersion; rv {
-	case "":
-	case "0":
-		minRev = 0
-	default:
-		if minRev, err = strconv.ParseInt(rv, 10, 64); err != nil {
-			return nil, fmt.Errorf("listing %s: invalid resource version %q", l.res.Name, rv)
-		}
+	q := url.Values{}
+	if opts.ResourceVersion != "" {
+		q.Set("resourceVersion", opts.ResourceVersion)
+	}
+	if opts.ResourceVersionMatch != "" {
+		q.Set("resourceVersionMatch", string(opts.ResourceVersionMatch))
+	}
+	minRev, err := readRevision(q)
+	if err != nil {
+		return nil, err
 	}
 	kvs, rev, err := l.s.selectKVs(ctx, l.res, "", sel, minRev)
 	if err != nil {
@@ -219,7 +209,8 @@ func (w *localWatch) ResultChan() <-chan watch.Event { return w.result }
 func (w *localWatch) Stop() { w.cancel() }
 
 func (w *localWatch) run(ctx context.Context, l *LocalSource, sel selector, initial []storage.KeyValue,
-	events <-chan *storage.Event, lastRev int64, timeout time.Duration, bookmarks bool) {
+	events <-chan *storage.Event, fromRev int64, timeout time.Duration, bookmarks bool) {
+	lastRev := fromRev
 	defer close(w.done)
 	defer close(w.result)
 	defer w.cancel()
@@ -271,13 +262,7 @@ func (w *localWatch) run(ctx context.Context, l *LocalSource, sel selector, init
 				return // fell behind or the cache re-listed: the reflector watches again
 			}
 			if ev.Type == storage.EventError {
-				st := &metav1.Status{Status: metav1.StatusFailure, Code: http.StatusInternalServerError,
-					Reason: metav1.StatusReasonInternalError, Message: fmt.Sprint(ev.Err)}
-				if errors.Is(ev.Err, storage.ErrCompacted) {
-					st.Code, st.Reason = http.StatusGone, metav1.StatusReasonExpired
-					st.Message = fmt.Sprintf("too old resource version: %d", lastRev)
-				}
-				send(watch.Error, st)
+				send(watch.Error, watchErrorStatus(ev.Err, fromRev))
 				return
 			}
 			lastRev = ev.Revision

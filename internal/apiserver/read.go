@@ -79,11 +79,23 @@ func (sel selector) matches(res *registry.Resource, obj runtime.Object) bool {
 // the resource does not support is a 400, as in Kubernetes.
 func parseSelectors(r *http.Request, res *registry.Resource, name string) (selector, error) {
 	q := r.URL.Query()
-	ls, err := labels.Parse(q.Get("labelSelector"))
+	sel, err := newSelector(res, q.Get("labelSelector"), q.Get("fieldSelector"))
+	if err != nil {
+		return selector{}, err
+	}
+	if name != "" {
+		sel.fields = fields.AndSelectors(sel.fields, fields.OneTermEqualSelector("metadata.name", name))
+	}
+	return sel, nil
+}
+
+// newSelector parses a label and a field selector for res's objects.
+func newSelector(res *registry.Resource, labelSelector, fieldSelector string) (selector, error) {
+	ls, err := labels.Parse(labelSelector)
 	if err != nil {
 		return selector{}, badRequest("unable to parse requirement: %v", err)
 	}
-	fs, err := fields.ParseSelector(q.Get("fieldSelector"))
+	fs, err := fields.ParseSelector(fieldSelector)
 	if err != nil {
 		return selector{}, badRequest("invalid field selector: %v", err)
 	}
@@ -92,9 +104,6 @@ func parseSelectors(r *http.Request, res *registry.Resource, name string) (selec
 		if _, ok := supported[req.Field]; !ok {
 			return selector{}, badRequest("field label not supported: %s", req.Field)
 		}
-	}
-	if name != "" {
-		fs = fields.AndSelectors(fs, fields.OneTermEqualSelector("metadata.name", name))
 	}
 	return selector{labels: ls, fields: fs}, nil
 }

@@ -272,18 +272,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, info request
 				return
 			}
 			if ev.Type == storage.EventError {
-				st := metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusFailure,
-					Code: http.StatusInternalServerError, Reason: metav1.StatusReasonInternalError, Message: fmt.Sprint(ev.Err)}
-				var ce *storage.CompactedError
-				switch {
-				case errors.As(ev.Err, &ce):
-					st.Code, st.Reason = http.StatusGone, metav1.StatusReasonExpired
-					st.Message = fmt.Sprintf("too old resource version: %d (%d)", fromRev, ce.Oldest)
-				case errors.Is(ev.Err, storage.ErrCompacted):
-					st.Code, st.Reason = http.StatusGone, metav1.StatusReasonExpired
-					st.Message = fmt.Sprintf("too old resource version: %d", fromRev)
-				}
-				_ = send(watch.Error, &st)
+				_ = send(watch.Error, watchErrorStatus(ev.Err, fromRev))
 				return
 			}
 			t, kv, memo := s.translate(info.res, sel, *ev)
@@ -467,6 +456,25 @@ func (s *Server) translate(res *registry.Resource, sel selector, ev storage.Even
 		}
 	}
 	return "", storage.KeyValue{}, nil
+}
+
+// watchErrorStatus is the ERROR event's Status for a watch from fromRev
+// that the store ended with err: 410 Expired with kube-apiserver's "too
+// old resource version" text when the history no longer reaches fromRev
+// (client-go then lists again), 500 otherwise.
+func watchErrorStatus(err error, fromRev int64) *metav1.Status {
+	st := &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusFailure,
+		Code: http.StatusInternalServerError, Reason: metav1.StatusReasonInternalError, Message: fmt.Sprint(err)}
+	var ce *storage.CompactedError
+	switch {
+	case errors.As(err, &ce):
+		st.Code, st.Reason = http.StatusGone, metav1.StatusReasonExpired
+		st.Message = fmt.Sprintf("too old resource version: %d (%d)", fromRev, ce.Oldest)
+	case errors.Is(err, storage.ErrCompacted):
+		st.Code, st.Reason = http.StatusGone, metav1.StatusReasonExpired
+		st.Message = fmt.Sprintf("too old resource version: %d", fromRev)
+	}
+	return st
 }
 
 func (s *Server) bookmark(res *registry.Resource, rev int64, initialEnd bool) runtime.Object {

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -488,23 +487,11 @@ func registerLocalInformers(f informers.SharedInformerFactory, local *apiserver.
 	}
 	ignored := workloads.GCIgnored()
 	for _, r := range reg.All() {
-		if _, skip := ignored[r.GVR().GroupResource()]; skip || !hasVerbs(r, "list", "watch", "delete") {
+		if _, skip := ignored[r.GVR().GroupResource()]; skip || !r.Serves("list") || !r.Serves("watch") || !r.Serves("delete") {
 			continue
 		}
 		if newInformer, obj, ok := local.Informer(r.GVR()); ok {
 			f.InformerFor(obj, newInformer)
 		}
 	}
-}
-
-func hasVerbs(r *registry.Resource, verbs ...string) bool {
-	if r.Verbs == nil {
-		return true
-	}
-	for _, v := range verbs {
-		if !slices.Contains(r.Verbs, v) {
-			return false
-		}
-	}
-	return true
 }

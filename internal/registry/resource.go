@@ -5,6 +5,8 @@
 package registry
 
 import (
+	"slices"
+
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -63,6 +65,9 @@ func (r *Resource) GVR() schema.GroupVersionResource {
 func (r *Resource) GVK() schema.GroupVersionKind {
 	return r.GroupVersion.WithKind(r.Kind)
 }
+
+// Serves reports whether the resource answers to verb.
+func (r *Resource) Serves(verb string) bool { return r.Verbs == nil || slices.Contains(r.Verbs, verb) }
 
 // HasSubresource reports whether sub is served.
 func (r *Resource) HasSubresource(sub string) bool {
