@@ -191,7 +191,7 @@ func (l *LocalSource) WatchWithContext(ctx context.Context, opts metav1.ListOpti
 	if opts.TimeoutSeconds != nil {
 		timeout = time.Duration(*opts.TimeoutSeconds) * time.Second
 	}
-	w := &localWatch{result: make(chan watch.Event), cancel: cancel, done: make(chan struct{})}
+	w := &localWatch{result: make(chan watch.Event), cancel: cancel}
 	go w.run(ctx, l, sel, initial, events, fromRev, timeout, opts.AllowWatchBookmarks)
 	return w, nil
 }
@@ -200,7 +200,6 @@ func (l *LocalSource) WatchWithContext(ctx context.Context, opts metav1.ListOpti
 type localWatch struct {
 	result chan watch.Event
 	cancel context.CancelFunc
-	done   chan struct{}
 }
 
 func (w *localWatch) ResultChan() <-chan watch.Event { return w.result }
@@ -211,7 +210,6 @@ func (w *localWatch) Stop() { w.cancel() }
 func (w *localWatch) run(ctx context.Context, l *LocalSource, sel selector, initial []storage.KeyValue,
 	events <-chan *storage.Event, fromRev int64, timeout time.Duration, bookmarks bool) {
 	lastRev := fromRev
-	defer close(w.done)
 	defer close(w.result)
 	defer w.cancel()
 	send := func(t watch.EventType, obj runtime.Object) bool {
