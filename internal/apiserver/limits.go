@@ -35,6 +35,9 @@ const (
 	// fit in one).
 	http2MaxStreams = 100
 	http2MaxFrame   = 256 << 10
+	// maxIdleHandlerWorkers bounds the handler goroutines kept between
+	// requests (see handlerWorkers): a few per core cover any steady load.
+	maxIdleHandlerWorkers = 32
 )
 
 // longRunningSubresources never time out and are not counted in flight, as
@@ -73,6 +76,7 @@ type limits struct {
 	readonly chan struct{} // semaphores: a slot is a request in flight
 	mutating chan struct{}
 	timeout  time.Duration
+	workers  *handlerWorkers
 }
 
 func newLimits(log *slog.Logger, maxInFlight, maxMutating int, timeout time.Duration) *limits {
@@ -85,7 +89,8 @@ func newLimits(log *slog.Logger, maxInFlight, maxMutating int, timeout time.Dura
 	if timeout <= 0 {
 		timeout = defaultRequestTimeout
 	}
-	return &limits{log: log, readonly: make(chan struct{}, maxInFlight), mutating: make(chan struct{}, maxMutating), timeout: timeout}
+	return &limits{log: log, readonly: make(chan struct{}, maxInFlight), mutating: make(chan struct{}, maxMutating), timeout: timeout,
+		workers: newHandlerWorkers(maxIdleHandlerWorkers)}
 }
 
 // wrap puts h behind panic recovery, the in-flight limit and the request
@@ -145,7 +150,7 @@ func (l *limits) withTimeout(h http.Handler) http.Handler {
 		tw := &timeoutWriter{w: w}
 		done := make(chan struct{})
 		var caught *panicValue
-		go func() {
+		l.workers.Go(func() {
 			defer close(done)
 			defer func() {
 				if v := recover(); v != nil {
@@ -153,7 +158,7 @@ func (l *limits) withTimeout(h http.Handler) http.Handler {
 				}
 			}()
 			h.ServeHTTP(tw, r)
-		}()
+		})
 		select {
 		case <-done:
 			if caught != nil {
