@@ -14,6 +14,7 @@ type handlerWorkers struct {
 	idle    atomic.Int32
 	maxIdle int32
 	spawned atomic.Int64 // goroutines started, for tests
+	live    atomic.Int32 // goroutines running, for tests
 }
 
 func newHandlerWorkers(maxIdle int) *handlerWorkers {
@@ -28,6 +29,7 @@ func (p *handlerWorkers) Go(f func()) {
 	case p.work <- f:
 	default:
 		p.spawned.Add(1)
+		p.live.Add(1)
 		go p.run(f)
 	}
 }
@@ -36,6 +38,7 @@ func (p *handlerWorkers) Go(f func()) {
 // wait; workers beyond that exit, so a burst leaves no more than maxIdle
 // goroutines behind.
 func (p *handlerWorkers) run(f func()) {
+	defer p.live.Add(-1)
 	for {
 		f()
 		if p.idle.Add(1) > p.maxIdle {
