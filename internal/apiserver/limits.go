@@ -162,6 +162,12 @@ func (l *limits) withTimeout(h http.Handler) http.Handler {
 		select {
 		case <-done:
 			if caught != nil {
+				if caught.value == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+					// A deliberate abort (e.g. httputil.ReverseProxy's after the
+					// answer began) is no panic to log: net/http cuts the
+					// stream, as upstream's timeout filter lets it.
+					panic(http.ErrAbortHandler)
+				}
 				panic(caught) // re-raised here so recoverPanics logs it with the handler's stack
 			}
 		case <-ctx.Done():

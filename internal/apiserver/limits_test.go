@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -213,6 +214,35 @@ func TestPanicRecovery(t *testing.T) {
 }
 
 func panicInHandler() { panic("boom in a handler") }
+
+// TestAbortHandler: http.ErrAbortHandler from a handler, on the timeout's
+// goroutine or not, cuts the answer without a 500 or a logged panic, as
+// net/http and kube-apiserver's timeout filter treat it.
+func TestAbortHandler(t *testing.T) {
+	var logs syncBuffer
+	l := newLimits(slog.New(slog.NewTextHandler(&logs, nil)), 0, 0, time.Minute)
+	srv := httptest.NewServer(l.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("partial"))
+		panic(http.ErrAbortHandler)
+	})))
+	defer srv.Close()
+	for _, path := range []string{"/api/v1/pods", "/api/v1/pods?watch=1"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			continue // cut before the headers arrived: also an abort
+		}
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			t.Errorf("GET %s: %d, the body read to its end; want the answer cut", path, resp.StatusCode)
+		}
+	}
+	if s := logs.String(); strings.Contains(s, "panic") {
+		t.Errorf("an abort was logged as a panic:\n%s", s)
+	}
+}
 
 // TestWatchClosesStalledClient: a watch whose client stops reading is
 // closed once it stalls, instead of buffering every later event.
