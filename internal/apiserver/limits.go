@@ -162,12 +162,6 @@ func (l *limits) withTimeout(h http.Handler) http.Handler {
 		select {
 		case <-done:
 			if caught != nil {
-				if caught.value == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
-					// A deliberate abort (e.g. httputil.ReverseProxy's after the
-					// answer began) is no panic to log: net/http cuts the
-					// stream, as upstream's timeout filter lets it.
-					panic(http.ErrAbortHandler)
-				}
 				panic(caught) // re-raised here so recoverPanics logs it with the handler's stack
 			}
 		case <-ctx.Done():
@@ -252,12 +246,17 @@ func (l *limits) recoverPanics(h http.Handler) http.Handler {
 			if v == nil {
 				return
 			}
+			var stack []byte
+			if pv, ok := v.(*panicValue); ok { // from the timeout's goroutine
+				v, stack = pv.value, pv.stack
+			}
 			if v == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+				// A deliberate abort (e.g. httputil.ReverseProxy's once the
+				// answer began) is no panic to log: net/http cuts the stream.
 				panic(v)
 			}
-			stack := debug.Stack()
-			if pv, ok := v.(*panicValue); ok {
-				v, stack = pv.value, pv.stack
+			if stack == nil {
+				stack = debug.Stack()
 			}
 			l.log.Error("recovered from a panic serving a request; the server keeps serving",
 				"method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(stack))
