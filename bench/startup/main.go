@@ -100,7 +100,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	benchkit.Progress("machine: %s", m.OneLine())
 	// berth runs as installed: a copy written with write(2), as cp, install
 	// or a package manager write it. The file the Go linker wrote (through
-	// mmap) sits in the page cache in a layout that maps 8–15 MiB more of
+	// mmap) sits in the page cache in a layout that maps 5–15 MiB more of
 	// it into each process; that file is measured once more at the end.
 	linked := bin
 	if bin, err = installCopy(linked, filepath.Join(tmp, "installed")); err != nil {

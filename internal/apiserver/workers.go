@@ -6,8 +6,8 @@ import "sync/atomic"
 // request. A new goroutine starts with an 8 KiB stack (Go sizes it by the
 // average of all goroutines, which berth's hundreds of idle watchers keep
 // small), and a write's handler — decoding, managedFields' recursive walks,
-// etcd — grows it to 32–64 KiB, copying it at each doubling: that was ~8%
-// of the server's CPU for creates and ~5% for gets. A worker keeps its
+// etcd — grows it to 32–64 KiB, copying it at each doubling: that was 11%
+// of the server's CPU for writes and 14–17% for gets. A worker keeps its
 // grown stack between requests (the GC halves an idle one now and then).
 type handlerWorkers struct {
 	work    chan func() // unbuffered: a send succeeds only into an idle worker
